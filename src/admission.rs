@@ -1,0 +1,224 @@
+//! The AdmissionReview contract: bytes in, a review of the request by the pure core, bytes out.
+//! No I/O here; the server calls [`parse`], [`review`] and [`encode`].
+
+use k8s_openapi::api::core::v1::PodSpec;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use kube::core::{DynamicObject, Status};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::core::enforce::enforce_pod;
+use crate::core::model::{AgentHarness, AgentHarnessSpec, AgentHarnessStatus};
+use crate::core::mutate::mutate_pod;
+use crate::core::names::{AGENT_HARNESS_KIND, KAGENT_GROUP, KAGENT_VERSION, MODEL_CONFIG_KIND};
+use crate::core::policy::Policy;
+use crate::core::validate::{Change, validate_harness};
+use crate::core::verdict::{Finding, Verdict, warning_line};
+use crate::core::view::ClusterView;
+
+/// The AdmissionReview version harness-guard speaks.
+pub const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
+
+/// Which webhook a request came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Webhook {
+    /// `POST /validate`.
+    Validate,
+    /// `POST /mutate`.
+    Mutate,
+}
+
+impl Webhook {
+    /// Its name in logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Webhook::Validate => "validate",
+            Webhook::Mutate => "mutate",
+        }
+    }
+}
+
+/// Why a body is not an AdmissionReview harness-guard can answer (HTTP 400).
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    /// Not JSON, or JSON of the wrong shape.
+    #[error("request body is not a valid admission.k8s.io/v1 AdmissionReview: {0}")]
+    Malformed(String),
+    /// `apiVersion` other than `admission.k8s.io/v1`.
+    #[error(
+        "AdmissionReview apiVersion is {0:?}; harness-guard speaks admission.k8s.io/v1 (set admissionReviewVersions: [v1])"
+    )]
+    WrongApiVersion(String),
+    /// `kind` other than `AdmissionReview`.
+    #[error("body kind is {0:?}, expected AdmissionReview")]
+    WrongKind(String),
+    /// No `request` field.
+    #[error("AdmissionReview has no request")]
+    NoRequest,
+}
+
+/// A parsed request.
+pub type Request = AdmissionRequest<DynamicObject>;
+
+/// Parses and checks a request body.
+pub fn parse(body: &[u8]) -> Result<Request, ReviewError> {
+    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)
+        .map_err(|e| ReviewError::Malformed(crate::telemetry::redact_quoted(&e.to_string())))?;
+    if review.types.api_version != ADMISSION_API_VERSION {
+        return Err(ReviewError::WrongApiVersion(review.types.api_version));
+    }
+    if review.types.kind != "AdmissionReview" {
+        return Err(ReviewError::WrongKind(review.types.kind));
+    }
+    review.try_into().map_err(|_| ReviewError::NoRequest)
+}
+
+/// The answer to one request, with what logs and metrics need to know of it.
+#[derive(Debug)]
+pub struct Reviewed {
+    /// The response to send.
+    pub response: AdmissionResponse,
+    /// The verdict it was made from.
+    pub verdict: Verdict,
+    /// True when the route does not handle the request's kind.
+    pub unhandled: bool,
+}
+
+/// Reviews one request on `webhook` against the view and the policy.
+pub fn review(webhook: Webhook, req: &Request, view: &impl ClusterView, policy: &Policy) -> Reviewed {
+    let gvk = &req.kind;
+    let route = (webhook, gvk.group.as_str(), gvk.version.as_str(), gvk.kind.as_str());
+    let outcome = match route {
+        (Webhook::Validate, KAGENT_GROUP, KAGENT_VERSION, AGENT_HARNESS_KIND) => review_harness(req, view, policy),
+        (Webhook::Validate, "", "v1", "Pod") => review_pod(req, |m, s, ns| enforce_pod(m, s, ns, view, policy)),
+        (Webhook::Mutate, "", "v1", "Pod") => review_pod(req, |m, s, ns| mutate_pod(m, s, ns, view, policy)),
+        // The reference guard (Secrets, ConfigMaps, ModelConfigs) is allowed untouched for now.
+        (Webhook::Validate, "", "v1", "Secret" | "ConfigMap")
+        | (Webhook::Validate, KAGENT_GROUP, KAGENT_VERSION, MODEL_CONFIG_KIND) => Ok(Verdict::default()),
+        _ => {
+            let response = respond(req, &Verdict::default()).with_warnings(vec![warning_line(&format!(
+                "harness-guard /{} does not handle {}; allowed unchecked. Check the webhook's rules.",
+                webhook.name(),
+                gvk_name(req)
+            ))]);
+            return Reviewed { response, verdict: Verdict::default(), unhandled: true };
+        }
+    };
+    match outcome {
+        Ok(verdict) => Reviewed { response: respond(req, &verdict), verdict, unhandled: false },
+        Err(unreadable) => {
+            let mut response = AdmissionResponse::from(req).deny(unreadable);
+            response.result = status(400, "BadRequest", std::mem::take(&mut response.result.message));
+            Reviewed { response, verdict: Verdict::default(), unhandled: false }
+        }
+    }
+}
+
+/// The response body for `response`.
+pub fn encode(response: AdmissionResponse) -> Vec<u8> {
+    serde_json::to_vec(&response.into_review()).expect("an AdmissionReview always serializes")
+}
+
+fn gvk_name(req: &Request) -> String {
+    let gvk = &req.kind;
+    if gvk.group.is_empty() {
+        format!("{}/{}", gvk.version, gvk.kind)
+    } else {
+        format!("{}/{} {}", gvk.group, gvk.version, gvk.kind)
+    }
+}
+
+fn status(code: u16, reason: &str, message: String) -> Status {
+    let mut status = Status::failure(&message, reason);
+    status.code = code;
+    status
+}
+
+/// Builds the response from a verdict: 403 Forbidden with every denial, or allowed with the
+/// warnings and the patch.
+fn respond(req: &Request, verdict: &Verdict) -> AdmissionResponse {
+    let mut response = AdmissionResponse::from(req);
+    if !verdict.allowed() {
+        response = response.deny(verdict.denial_message());
+        // kube-core's deny() sets only the message; the apiserver turns a code under 400 into 400.
+        response.result = status(403, "Forbidden", verdict.denial_message());
+    } else if !verdict.patch.is_empty() {
+        response =
+            response.with_patch(json_patch::Patch(verdict.patch.clone())).expect("a JSON patch always serializes");
+    }
+    response.with_warnings(verdict.warning_lines())
+}
+
+trait WithWarnings {
+    fn with_warnings(self, warnings: Vec<String>) -> Self;
+}
+
+impl WithWarnings for AdmissionResponse {
+    fn with_warnings(mut self, mut warnings: Vec<String>) -> Self {
+        warnings.dedup();
+        if !warnings.is_empty() {
+            self.warnings = Some(warnings);
+        }
+        self
+    }
+}
+
+/// Reads a part of the object as a typed value, naming the field that does not fit.
+fn read_part<T: DeserializeOwned + Default>(data: &Value, field: &str) -> Result<T, String> {
+    match data.get(field) {
+        None | Some(Value::Null) => Ok(T::default()),
+        Some(part) => serde_path_to_error::deserialize(part)
+            .map_err(|e| format!("{field}.{}: {}", e.path(), crate::telemetry::redact_quoted(&e.inner().to_string()))),
+    }
+}
+
+fn read_harness(obj: &DynamicObject) -> Result<AgentHarness, String> {
+    Ok(AgentHarness {
+        metadata: obj.metadata.clone(),
+        spec: read_part::<AgentHarnessSpec>(&obj.data, "spec")?,
+        status: Some(read_part::<AgentHarnessStatus>(&obj.data, "status")?),
+    })
+}
+
+fn review_harness(req: &Request, view: &impl ClusterView, policy: &Policy) -> Result<Verdict, String> {
+    let (Some(object), Operation::Create | Operation::Update) = (&req.object, &req.operation) else {
+        return Ok(Verdict::default());
+    };
+    let change = match (&req.operation, &req.old_object) {
+        _ if object.metadata.deletion_timestamp.is_some() => Change::Deleting,
+        (Operation::Update, Some(old)) if old.data.get("spec") == object.data.get("spec") => Change::MetadataUpdate,
+        (Operation::Update, _) => Change::SpecUpdate,
+        _ => Change::Create,
+    };
+    let harness = read_harness(object).map_err(|e| {
+        format!(
+            "harness-guard cannot read AgentHarness {}/{}: {e}. Fix the field, or check that the kagent CRD version is one harness-guard supports.",
+            req.namespace.as_deref().unwrap_or(""),
+            object.metadata.name.as_deref().unwrap_or(&req.name)
+        )
+    })?;
+    Ok(validate_harness(&harness, change, view, policy))
+}
+
+fn review_pod(
+    req: &Request,
+    decide: impl FnOnce(&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, &PodSpec, &str) -> Verdict,
+) -> Result<Verdict, String> {
+    // Container env is immutable after creation: only a CREATE of the pod itself is judged.
+    let (Some(object), Operation::Create, None) = (&req.object, &req.operation, &req.sub_resource) else {
+        return Ok(Verdict::default());
+    };
+    let namespace = req.namespace.as_deref().or(object.metadata.namespace.as_deref()).unwrap_or("");
+    let spec: PodSpec = read_part(&object.data, "spec").map_err(|e| {
+        format!(
+            "harness-guard cannot read Pod {namespace}/{}: {e}",
+            object.metadata.name.as_deref().unwrap_or(&req.name)
+        )
+    })?;
+    Ok(decide(&object.metadata, &spec, namespace))
+}
+
+/// The findings a verdict holds, with the action taken, for metrics.
+pub fn findings(verdict: &Verdict) -> impl Iterator<Item = (&Finding, &'static str)> {
+    verdict.denials.iter().map(|f| (f, "deny")).chain(verdict.warnings.iter().map(|f| (f, "warn")))
+}

@@ -1,0 +1,186 @@
+//! `serve`: wires policy, certificates, the cluster view, the two servers and signals together.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::cluster::view::View;
+use crate::cluster::{manifests, watch as watchers};
+use crate::config::{ServeArgs, Source, load_policy};
+use crate::core::policy::Policy;
+use crate::core::view::Digester;
+use crate::server::router::{AppState, Readiness, health_router, webhook_router};
+use crate::server::serve::{Limits, serve_tls};
+use crate::server::tls::CertSource;
+use crate::telemetry::Metrics;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Bad policy file.
+    #[error(transparent)]
+    Policy(#[from] crate::config::PolicyError),
+    /// Certificates could not be made.
+    #[error(transparent)]
+    Certs(#[from] crate::certs::CertError),
+    /// The serving pair could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] crate::server::tls::TlsError),
+    /// The manifest directory could not be read.
+    #[error(transparent)]
+    Manifests(#[from] manifests::ManifestError),
+    /// No Kubernetes client could be built.
+    #[error("cannot configure the Kubernetes client: {0}")]
+    Kube(String),
+    /// A port could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// A started server: its addresses, and a future that runs it to the end.
+pub struct Running {
+    /// Where the webhooks listen.
+    pub webhook_addr: std::net::SocketAddr,
+    /// Where health and metrics listen.
+    pub health_addr: std::net::SocketAddr,
+    /// The CA to trust, on the built-in default.
+    pub ca_file: Option<PathBuf>,
+    /// Shared state, for tests and the banner.
+    pub state: Arc<AppState>,
+    /// Resolves when the server has shut down.
+    pub done: tokio::task::JoinHandle<()>,
+}
+
+/// Starts everything and returns once both ports are bound. `shutdown` starts the drain.
+pub async fn start(
+    args: ServeArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Running, StartError> {
+    let policy = Arc::new(match &args.config {
+        Some(path) => load_policy(path)?,
+        None => Policy::default(),
+    });
+    let metrics = Arc::new(Metrics::new());
+    let readiness = Arc::new(Readiness::default());
+    let digester = Digester::random();
+    let (view, feeds) = View::new(&policy.watch, digester.clone());
+    let view = Arc::new(view);
+
+    let (cert, key, ca_file) = match (&args.tls_cert_file, &args.tls_key_file) {
+        (Some(cert), Some(key)) => (cert.clone(), key.clone(), None),
+        _ => {
+            let (cert, key) = crate::certs::ensure_dev_certs(&args.dev_cert_dir)?;
+            (cert, key, Some(args.dev_cert_dir.join(crate::certs::CA_CERT)))
+        }
+    };
+    let (certs, loaded) = CertSource::load(cert, key, &metrics)?;
+    readiness.cert_loaded.store(true, Ordering::Release);
+    let poll = Duration::from_secs(args.cert_poll_seconds.max(1));
+    let reloader = tokio::spawn(certs.clone().watch(loaded, poll, metrics.clone()));
+
+    let watch_tasks = match args.source() {
+        Source::Manifests(dir) => {
+            let objects = manifests::load_dir(&dir, &digester)?;
+            tracing::info!(dir = %dir.display(), objects = objects.len(), skipped = objects.skipped, "cluster view read from manifests");
+            objects.feed(feeds);
+            None
+        }
+        Source::Cluster(kubeconfig) => {
+            let client = kube_client(kubeconfig).await?;
+            Some(watchers::spawn_watchers(client, feeds, &policy.watch, digester, metrics.clone()))
+        }
+    };
+    {
+        let (view, readiness) = (view.clone(), readiness.clone());
+        tokio::spawn(async move {
+            view.wait_until_ready().await;
+            readiness.view_synced.store(true, Ordering::Release);
+            tracing::info!(objects = ?view.sizes(), "cluster view synced");
+        });
+    }
+
+    let bind = |addr| async move { TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source }) };
+    let listener = bind(args.listen()).await?;
+    let health = bind(args.health_listen()).await?;
+    let webhook_addr = listener.local_addr().map_err(|source| StartError::Bind { addr: args.listen(), source })?;
+    let health_addr = health.local_addr().map_err(|source| StartError::Bind { addr: args.health_listen(), source })?;
+
+    let state = Arc::new(AppState { view, policy, metrics, readiness: readiness.clone() });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let drain_delay = args.drain_delay();
+    tokio::spawn(async move {
+        shutdown.await;
+        readiness.shutting_down.store(true, Ordering::Release);
+        tracing::info!(?drain_delay, "shutdown requested: readiness is false; draining");
+        tokio::time::sleep(drain_delay).await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let limits = Limits { grace: Duration::from_secs(args.grace_period_seconds), ..Limits::default() };
+    let health_server =
+        axum::serve(health, health_router(state.clone())).with_graceful_shutdown(stopped(stop_rx.clone()));
+    let webhook_server =
+        serve_tls(listener, certs.server_config(), webhook_router(state.clone()), limits, stopped(stop_rx));
+    let done = tokio::spawn(async move {
+        let (_, health) = tokio::join!(webhook_server, health_server);
+        if let Err(error) = health {
+            tracing::warn!(%error, "health server stopped with an error");
+        }
+        reloader.abort();
+        drop(watch_tasks);
+        tracing::info!("shut down");
+    });
+    Ok(Running { webhook_addr, health_addr, ca_file, state, done })
+}
+
+async fn kube_client(kubeconfig: Option<PathBuf>) -> Result<kube::Client, StartError> {
+    let fail = |e: &dyn std::fmt::Display| StartError::Kube(e.to_string());
+    let config = match kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(&path).map_err(|e| fail(&e))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| fail(&e))?
+        }
+        None => kube::Config::incluster().map_err(|e| fail(&e))?,
+    };
+    kube::Client::try_from(config).map_err(|e| fail(&e))
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}
+
+/// The lines printed at start on the built-in default: where to reach it and how to try it.
+pub fn banner(running: &Running) -> String {
+    let addr = running.webhook_addr;
+    let mut lines = vec![
+        format!("harness-guard: webhooks on https://{addr} (POST /validate, POST /mutate)"),
+        format!("harness-guard: health and metrics on http://{} (/healthz, /readyz, /metrics)", running.health_addr),
+    ];
+    if let Some(ca) = &running.ca_file {
+        lines.push(format!("harness-guard: trust the CA in {}", ca.display()));
+        lines.push(format!(
+            "harness-guard: try  curl -s --cacert {} -H 'Content-Type: application/json' --data @examples/reviews/harness-good.json https://{addr}/validate",
+            ca.display()
+        ));
+    }
+    lines.join("\n")
+}

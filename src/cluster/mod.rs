@@ -1,0 +1,7 @@
+//! The I/O edge that fills the cluster view: reflector stores, fed by kube-rs watchers in cluster
+//! mode or by a manifest directory in the built-in default.
+
+pub mod ingest;
+pub mod manifests;
+pub mod view;
+pub mod watch;

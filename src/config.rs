@@ -1,0 +1,204 @@
+//! Command line (clap, every flag also from a `HARNESS_GUARD_*` variable) and the policy file.
+//! With no flags, `serve` runs the built-in default: no cluster needed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::core::policy::Policy;
+
+/// harness-guard: admission webhook for kagent AgentHarness and OpenShell sandbox pods.
+#[derive(Debug, Parser)]
+#[command(name = "harness-guard", version, about)]
+pub struct Cli {
+    /// Log format; by default JSON when stdout is not a terminal, readable text when it is.
+    #[arg(long, global = true, env = "HARNESS_GUARD_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log formats.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the admission webhook server.
+    Serve(ServeArgs),
+    /// Write a CA and a serving certificate for local and test use.
+    Certs(CertsArgs),
+}
+
+/// `harness-guard serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Webhook address [default: 127.0.0.1:8443 on the built-in default, [::]:8443 in a pod].
+    #[arg(long, env = "HARNESS_GUARD_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Health and metrics address [default: 127.0.0.1:8080 on the built-in default, [::]:8080 in a pod].
+    #[arg(long, env = "HARNESS_GUARD_HEALTH_LISTEN")]
+    pub health_listen: Option<SocketAddr>,
+    /// Serving certificate (PEM chain); replaces the self-signed default. Reloaded when it changes.
+    #[arg(long, env = "HARNESS_GUARD_TLS_CERT_FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Serving key (PEM).
+    #[arg(long, env = "HARNESS_GUARD_TLS_KEY_FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+    /// Watch the cluster of this kubeconfig instead of reading manifests.
+    #[arg(long, env = "HARNESS_GUARD_KUBECONFIG", conflicts_with = "manifests")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Read the cluster state from this directory of manifests [default: examples/cluster, unless in a pod].
+    #[arg(long, env = "HARNESS_GUARD_MANIFESTS")]
+    pub manifests: Option<PathBuf>,
+    /// Policy file (YAML): rule actions, sandbox injection, watch scope.
+    #[arg(long, env = "HARNESS_GUARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where the built-in default keeps its generated CA and serving pair.
+    #[arg(long, env = "HARNESS_GUARD_DEV_CERT_DIR", default_value = "certs/dev")]
+    pub dev_cert_dir: PathBuf,
+    /// Seconds between readiness turning false and the listener closing on SIGTERM.
+    #[arg(long, env = "HARNESS_GUARD_DRAIN_DELAY_SECONDS", default_value_t = 5)]
+    pub drain_delay_seconds: u64,
+    /// Seconds in-flight requests get to finish after the listener closes.
+    #[arg(long, env = "HARNESS_GUARD_GRACE_PERIOD_SECONDS", default_value_t = 20)]
+    pub grace_period_seconds: u64,
+    /// Seconds between checks of the certificate files (file events also trigger a check).
+    #[arg(long, env = "HARNESS_GUARD_CERT_POLL_SECONDS", default_value_t = 10)]
+    pub cert_poll_seconds: u64,
+}
+
+/// `harness-guard certs`.
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// DNS names (or IP addresses) of the serving certificate.
+    #[arg(long = "dns", required = true, num_args = 1..)]
+    pub dns: Vec<String>,
+    /// Output directory for ca.crt, ca.key, tls.crt, tls.key.
+    #[arg(long, default_value = "certs/dev")]
+    pub out: PathBuf,
+    /// Validity in days.
+    #[arg(long, default_value_t = 365)]
+    pub days: u64,
+}
+
+/// Where the cluster view comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// The built-in default: a manifest directory.
+    Manifests(PathBuf),
+    /// A live cluster: this kubeconfig, or the in-cluster config when `None`.
+    Cluster(Option<PathBuf>),
+}
+
+impl ServeArgs {
+    /// True when running in a pod (the in-cluster service variables are set).
+    fn in_pod() -> bool {
+        std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+    }
+
+    /// The cluster view's source.
+    pub fn source(&self) -> Source {
+        match (&self.kubeconfig, &self.manifests) {
+            (Some(kubeconfig), _) => Source::Cluster(Some(kubeconfig.clone())),
+            (None, Some(dir)) => Source::Manifests(dir.clone()),
+            (None, None) if Self::in_pod() => Source::Cluster(None),
+            (None, None) => Source::Manifests(PathBuf::from("examples/cluster")),
+        }
+    }
+
+    /// The webhook address.
+    pub fn listen(&self) -> SocketAddr {
+        self.listen.unwrap_or_else(|| default_addr(8443))
+    }
+
+    /// The health address.
+    pub fn health_listen(&self) -> SocketAddr {
+        self.health_listen.unwrap_or_else(|| default_addr(8080))
+    }
+
+    /// Drain delay.
+    pub fn drain_delay(&self) -> Duration {
+        Duration::from_secs(self.drain_delay_seconds)
+    }
+}
+
+fn default_addr(port: u16) -> SocketAddr {
+    let ip = if ServeArgs::in_pod() { "::" } else { "127.0.0.1" };
+    SocketAddr::new(ip.parse().expect("literal address"), port)
+}
+
+/// Why a policy file was refused. The message names the file and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("cannot read policy file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The YAML does not fit the policy schema.
+    #[error("policy file {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the field and position.
+        message: String,
+    },
+}
+
+/// Reads and checks a policy file.
+pub fn load_policy(path: &Path) -> Result<Policy, PolicyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read { path: path.into(), source })?;
+    parse_policy(&text).map_err(|message| PolicyError::Invalid { path: path.into(), message })
+}
+
+/// Parses policy YAML; an empty document is the default policy.
+pub fn parse_policy(text: &str) -> Result<Policy, String> {
+    if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        return Ok(Policy::default());
+    }
+    let policy: Policy = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+    check_policy(&policy)?;
+    Ok(policy)
+}
+
+fn check_policy(policy: &Policy) -> Result<(), String> {
+    let s = &policy.sandbox;
+    let uri: Result<http::Uri, _> = s.proxy_url.parse();
+    if !uri.as_ref().is_ok_and(|u| u.scheme_str().is_some() && u.host().is_some()) {
+        return Err(format!(
+            "sandbox.proxyUrl: {:?} is not an absolute URL such as http://10.200.0.1:3128",
+            s.proxy_url
+        ));
+    }
+    if s.namespaces.is_empty() {
+        return Err("sandbox.namespaces: must name at least one namespace".into());
+    }
+    if s.containers.is_empty() {
+        return Err("sandbox.containers: must name at least one container".into());
+    }
+    for (field, key) in
+        [("sandbox.providerAnnotation", &s.provider_annotation), ("sandbox.harnessAnnotation", &s.harness_annotation)]
+    {
+        if key.is_empty() || key.chars().any(|c| c.is_whitespace()) {
+            return Err(format!("{field}: {key:?} is not an annotation key"));
+        }
+    }
+    let env_names = s.proxy_vars.iter().chain(&s.no_proxy_vars).chain(s.extra_env.keys());
+    if let Some(bad) = env_names.into_iter().find(|n| n.is_empty() || n.contains('=')) {
+        return Err(format!("sandbox: {bad:?} is not an environment variable name"));
+    }
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! The pure core: given an object and a read-only view of the cluster, what is the verdict or
+//! the patch. No I/O, no async, no logging: every function here is tested without a network.
+
+pub mod enforce;
+pub mod model;
+pub mod mutate;
+pub mod names;
+pub mod policy;
+pub mod sandbox;
+pub mod validate;
+pub mod verdict;
+pub mod view;

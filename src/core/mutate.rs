@@ -1,0 +1,193 @@
+//! The sandbox pod patch: proxy environment on the agent container, provider and harness
+//! annotations on the pod. Explicit RFC 6902 operations against the request object as sent, so
+//! fields the typed Pod does not know are never dropped; idempotent by construction.
+
+use std::collections::BTreeMap;
+
+use json_patch::jsonptr::PointerBuf;
+use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
+use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::{Value, json};
+
+use super::names::{OPENSHELL_ENDPOINT_ENV, inference_provider_name};
+use super::policy::{Policy, Rule, SandboxPolicy};
+use super::sandbox::{Owner, is_sandbox_pod, owner_of};
+use super::validate::{parse_model_config_ref, url_host};
+use super::verdict::{Finding, Verdict};
+use super::view::{ClusterView, Lookup};
+
+/// The mutating verdict for a pod CREATE: a patch for sandbox pods, nothing for any other pod.
+pub fn mutate_pod(
+    meta: &ObjectMeta,
+    spec: &PodSpec,
+    namespace: &str,
+    view: &impl ClusterView,
+    policy: &Policy,
+) -> Verdict {
+    let sandbox = &policy.sandbox;
+    if !is_sandbox_pod(meta, namespace, sandbox) {
+        return Verdict::default();
+    }
+    let name = meta.name.as_deref().unwrap_or("");
+    let pod = format!("Pod {namespace}/{name}");
+    let mut patch = Vec::new();
+    let mut findings = Vec::new();
+    for (i, container) in spec.containers.iter().enumerate() {
+        if sandbox.containers.contains(&container.name) {
+            env_ops(i, container, sandbox, &pod, &mut patch, &mut findings);
+        }
+    }
+    let wanted = wanted_annotations(name, &pod, view, sandbox, &mut findings);
+    annotation_ops(meta.annotations.as_ref(), wanted, &mut patch);
+    let mut verdict = Verdict::warn_only(findings, policy);
+    verdict.patch = patch;
+    verdict
+}
+
+/// The variables a sandbox container should carry, in order.
+pub fn desired_env(container: &Container, sandbox: &SandboxPolicy) -> Vec<(String, String)> {
+    let mut no_proxy: Vec<String> = sandbox.no_proxy.clone();
+    let endpoint = env_value(container, OPENSHELL_ENDPOINT_ENV).and_then(url_host);
+    for host in endpoint.into_iter().chain(sandbox.no_proxy_extra.iter().cloned()) {
+        if !no_proxy.contains(&host) {
+            no_proxy.push(host);
+        }
+    }
+    let no_proxy = no_proxy.join(",");
+    let proxies = sandbox.proxy_vars.iter().map(|v| (v.clone(), sandbox.proxy_url.clone()));
+    let bypass = sandbox.no_proxy_vars.iter().map(|v| (v.clone(), no_proxy.clone()));
+    let extra = sandbox.extra_env.iter().map(|(k, v)| (k.clone(), v.clone()));
+    proxies.chain(bypass).chain(extra).collect()
+}
+
+fn env_value<'a>(container: &'a Container, name: &str) -> Option<&'a str> {
+    container.env.iter().flatten().find(|e| e.name == name).and_then(|e| e.value.as_deref())
+}
+
+fn env_ops(
+    index: usize,
+    container: &Container,
+    sandbox: &SandboxPolicy,
+    pod: &str,
+    patch: &mut Vec<PatchOperation>,
+    findings: &mut Vec<Finding>,
+) {
+    let desired = desired_env(container, sandbox);
+    let index = index.to_string();
+    let env_path = || PointerBuf::from_tokens(["spec", "containers", index.as_str(), "env"]);
+    let Some(existing) = container.env.as_ref() else {
+        let all: Vec<Value> = desired.iter().map(|(n, v)| json!({"name": n, "value": v})).collect();
+        patch.push(PatchOperation::Add(AddOperation { path: env_path(), value: Value::Array(all) }));
+        return;
+    };
+    for (name, value) in desired {
+        let entry = json!({"name": name, "value": value});
+        match existing.iter().position(|e| e.name == name) {
+            None => {
+                let mut path = env_path();
+                path.push_back("-");
+                patch.push(PatchOperation::Add(AddOperation { path, value: entry }));
+            }
+            Some(j) if is_literal(&existing[j], &value) => {}
+            Some(j) if sandbox.overwrite => {
+                let mut path = env_path();
+                path.push_back(j.to_string());
+                patch.push(PatchOperation::Replace(ReplaceOperation { path, value: entry }));
+            }
+            Some(_) => findings.push(Finding::new(
+                Rule::ProxyEnvConflict,
+                format!(
+                    "{pod}: container {} already sets {name} to another value; left as is \
+                     (set sandbox.overwrite: true in the policy to replace it).",
+                    container.name
+                ),
+            )),
+        }
+    }
+}
+
+fn is_literal(var: &EnvVar, value: &str) -> bool {
+    var.value_from.is_none() && var.value.as_deref().unwrap_or("") == value
+}
+
+fn wanted_annotations(
+    pod_name: &str,
+    pod: &str,
+    view: &impl ClusterView,
+    sandbox: &SandboxPolicy,
+    findings: &mut Vec<Finding>,
+) -> BTreeMap<String, String> {
+    let mut wanted = BTreeMap::new();
+    let harness = match owner_of(pod_name, view) {
+        Owner::One(harness) => harness,
+        Owner::None => {
+            findings.push(Finding::new(
+                Rule::SandboxOwner,
+                format!(
+                    "{pod}: no AgentHarness has the sandbox name {pod_name:?} (<namespace>-<name> or \
+                     status.backendRef.id); proxy environment injected, no provider annotation added."
+                ),
+            ));
+            return wanted;
+        }
+        Owner::Several(keys) => {
+            findings.push(Finding::new(
+                Rule::SandboxOwner,
+                format!(
+                    "{pod}: the sandbox name matches {} AgentHarnesses ({}); proxy environment \
+                     injected, no provider annotation added.",
+                    keys.len(),
+                    keys.join(", ")
+                ),
+            ));
+            return wanted;
+        }
+    };
+    wanted.insert(sandbox.harness_annotation.clone(), harness.key());
+    let provider = harness
+        .spec
+        .model_config_ref
+        .as_deref()
+        .and_then(|r| parse_model_config_ref(r, harness.namespace()).ok())
+        .and_then(|(ns, name)| match view.model_config(ns, name) {
+            Lookup::Found(mc) => Some(mc.provider().to_string()),
+            _ => None,
+        });
+    match provider {
+        Some(provider) => {
+            wanted.insert(sandbox.provider_annotation.clone(), inference_provider_name(pod_name, &provider));
+        }
+        None => findings.push(Finding::new(
+            Rule::SandboxOwner,
+            format!(
+                "{pod}: AgentHarness {} has no ModelConfig harness-guard can read; no provider annotation added.",
+                harness.key()
+            ),
+        )),
+    }
+    wanted
+}
+
+fn annotation_ops(
+    existing: Option<&BTreeMap<String, String>>,
+    wanted: BTreeMap<String, String>,
+    patch: &mut Vec<PatchOperation>,
+) {
+    if wanted.is_empty() {
+        return;
+    }
+    let Some(existing) = existing else {
+        let path = PointerBuf::from_tokens(["metadata", "annotations"]);
+        patch.push(PatchOperation::Add(AddOperation { path, value: json!(wanted) }));
+        return;
+    };
+    for (key, value) in wanted {
+        let path = PointerBuf::from_tokens(["metadata", "annotations", key.as_str()]);
+        match existing.get(&key) {
+            Some(current) if *current == value => {}
+            Some(_) => patch.push(PatchOperation::Replace(ReplaceOperation { path, value: json!(value) })),
+            None => patch.push(PatchOperation::Add(AddOperation { path, value: json!(value) })),
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Names that come from kagent, OpenShell and agent-sandbox, and our own annotation keys.
+//!
+//! Kept in one place so that a rename upstream is a one-line change here.
+
+/// API group of AgentHarness and ModelConfig.
+pub const KAGENT_GROUP: &str = "kagent.dev";
+/// The served and stored version harness-guard judges.
+pub const KAGENT_VERSION: &str = "v1alpha2";
+/// `apiVersion` of AgentHarness and ModelConfig objects.
+pub const KAGENT_API_VERSION: &str = "kagent.dev/v1alpha2";
+/// Kind of the harness objects.
+pub const AGENT_HARNESS_KIND: &str = "AgentHarness";
+/// Kind of the model configuration objects.
+pub const MODEL_CONFIG_KIND: &str = "ModelConfig";
+
+/// Annotation OpenShell puts on every sandbox pod (note: `openshell.io`, not `openshell.ai`).
+pub const SANDBOX_ID_ANNOTATION: &str = "openshell.io/sandbox-id";
+/// API group of the agent-sandbox `Sandbox` that owns a sandbox pod.
+pub const SANDBOX_GROUP: &str = "agents.x-k8s.io";
+/// Kind of the owner of a sandbox pod.
+pub const SANDBOX_KIND: &str = "Sandbox";
+/// Label agent-sandbox adds to every pod it creates; the chart's objectSelector keys on it.
+pub const SANDBOX_NAME_HASH_LABEL: &str = "agents.x-k8s.io/sandbox-name-hash";
+/// Env var that carries the OpenShell gateway URL in the `agent` container.
+pub const OPENSHELL_ENDPOINT_ENV: &str = "OPENSHELL_ENDPOINT";
+
+/// Default annotation recording the inference provider the sandbox is expected to have attached.
+pub const PROVIDER_ANNOTATION: &str = "harness-guard.dev/inference-provider";
+/// Default annotation recording which AgentHarness a sandbox pod belongs to.
+pub const HARNESS_ANNOTATION: &str = "harness-guard.dev/harness";
+
+/// Annotation written by client-side `kubectl apply`; it repeats every value of the object.
+pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Prefix of the canonical OpenShell credential placeholder.
+pub const PLACEHOLDER_PREFIX: &str = "openshell:resolve:env:";
+/// Marker of the alias placeholder form (`xoxb-OPENSHELL-RESOLVE-ENV-KEY`).
+pub const PLACEHOLDER_ALIAS_MARKER: &str = "OPENSHELL-RESOLVE-ENV-";
+
+/// The env var name under which kagent hands a provider's key to the agent (`DefaultAPIKeyEnvVar`).
+pub fn provider_key_env(provider: &str) -> String {
+    match provider {
+        "AzureOpenAI" => "AZURE_OPENAI_API_KEY".to_string(),
+        "Gemini" => "GOOGLE_API_KEY".to_string(),
+        "GeminiVertexAI" | "AnthropicVertexAI" => "GOOGLE_APPLICATION_CREDENTIALS".to_string(),
+        "Bedrock" => "AWS_BEARER_TOKEN_BEDROCK".to_string(),
+        other => format!("{}_API_KEY", other.to_ascii_uppercase()),
+    }
+}
+
+/// Name of the OpenShell inference provider that kagent's fix (PR #1964) attaches to a sandbox.
+pub fn inference_provider_name(sandbox: &str, provider: &str) -> String {
+    format!("{sandbox}-inference-{}", provider.to_ascii_lowercase())
+}
+
+/// Name of the OpenShell sandbox (and its pod) for a harness: `<namespace>-<name>`.
+pub fn sandbox_name(namespace: &str, name: &str) -> String {
+    format!("{namespace}-{name}")
+}

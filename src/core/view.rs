@@ -1,0 +1,137 @@
+//! The read-only cluster view the decisions consult, and the digest-only form of stored values.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use ring::hmac;
+
+use super::model::{AgentHarness, ModelConfig};
+
+/// The answer to a lookup: found, known to be absent, or outside what harness-guard watches.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lookup<T> {
+    /// The object is in the view.
+    Found(T),
+    /// The object is in a watched scope and does not exist.
+    Missing,
+    /// The object lies outside the watched namespaces or selector: absence proves nothing.
+    NotWatched,
+}
+
+/// A keyed digest (HMAC-SHA256 under a per-process random key) of a value. The only form in
+/// which harness-guard keeps and compares Secret and ConfigMap values.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ValueDigest([u8; 32]);
+
+impl fmt::Debug for ValueDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Even a digest is kept out of logs: nothing about a value is worth printing.
+        f.write_str("ValueDigest(..)")
+    }
+}
+
+/// Computes [`ValueDigest`]s under one random key, fixed for the life of the process.
+#[derive(Clone)]
+pub struct Digester {
+    key: Arc<hmac::Key>,
+}
+
+impl fmt::Debug for Digester {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Digester(..)")
+    }
+}
+
+impl Digester {
+    /// A digester with a fresh random key.
+    pub fn random() -> Self {
+        let rng = ring::rand::SystemRandom::new();
+        let key = hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("system RNG is available");
+        Self { key: Arc::new(key) }
+    }
+
+    /// Digest of `value` with surrounding white space removed: Secrets made from files usually
+    /// end in a newline, and a value pasted into an env var usually does not.
+    pub fn digest(&self, value: &[u8]) -> ValueDigest {
+        let tag = hmac::sign(&self.key, value.trim_ascii());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        ValueDigest(out)
+    }
+
+    /// The stored facts about one value.
+    pub fn facts(&self, value: &[u8]) -> ValueFacts {
+        ValueFacts { empty: value.trim_ascii().is_empty(), digest: self.digest(value) }
+    }
+}
+
+/// What harness-guard keeps of one Secret or ConfigMap value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValueFacts {
+    /// Empty or only white space.
+    pub empty: bool,
+    /// Keyed digest of the trimmed value.
+    pub digest: ValueDigest,
+}
+
+/// A Secret or ConfigMap reduced to key names, emptiness and digests. `K` marks which kind.
+#[derive(Debug, PartialEq)]
+pub struct ValueSet<K> {
+    /// Metadata, with `managedFields` and the last-applied annotation removed.
+    pub metadata: ObjectMeta,
+    /// Facts per key.
+    pub keys: BTreeMap<String, ValueFacts>,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K> Clone for ValueSet<K> {
+    fn clone(&self) -> Self {
+        Self::new(self.metadata.clone(), self.keys.clone())
+    }
+}
+
+impl<K> ValueSet<K> {
+    /// A value set from its parts.
+    pub fn new(metadata: ObjectMeta, keys: BTreeMap<String, ValueFacts>) -> Self {
+        Self { metadata, keys, kind: PhantomData }
+    }
+
+    /// Key names, comma separated, for messages about objects the requester may see.
+    pub fn key_list(&self) -> String {
+        if self.keys.is_empty() {
+            return "none".to_string();
+        }
+        self.keys.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Marker for Secret-backed value sets.
+#[derive(Debug)]
+pub enum SecretKind {}
+/// Marker for ConfigMap-backed value sets.
+#[derive(Debug)]
+pub enum ConfigMapKind {}
+
+/// A reduced Secret.
+pub type SecretValues = ValueSet<SecretKind>;
+/// A reduced ConfigMap.
+pub type ConfigMapValues = ValueSet<ConfigMapKind>;
+
+/// The read-only view of the cluster that every decision consults.
+pub trait ClusterView {
+    /// The ModelConfig `namespace/name`.
+    fn model_config(&self, namespace: &str, name: &str) -> Lookup<Arc<ModelConfig>>;
+    /// The Secret `namespace/name`, reduced.
+    fn secret(&self, namespace: &str, name: &str) -> Lookup<Arc<SecretValues>>;
+    /// The ConfigMap `namespace/name`, reduced.
+    fn config_map(&self, namespace: &str, name: &str) -> Lookup<Arc<ConfigMapValues>>;
+    /// Every AgentHarness whose sandbox is named `sandbox` (`<ns>-<name>` or `status.backendRef.id`).
+    fn harnesses_for_sandbox(&self, sandbox: &str) -> Vec<Arc<AgentHarness>>;
+    /// True if `digest` is the digest of some ModelConfig's API key.
+    fn is_model_key(&self, digest: &ValueDigest) -> bool;
+    /// The digester the view's values were reduced with.
+    fn digester(&self) -> &Digester;
+}

@@ -1,0 +1,25 @@
+//! harness-guard: a Kubernetes admission webhook for kagent `AgentHarness` objects and the
+//! OpenShell sandbox pods they run in.
+//!
+//! ```text
+//!   kube-apiserver ──TLS (h2 | http/1.1)──▶ server/   accept loop, TLS reload, routes
+//!                                             │
+//!                                         admission.rs  AdmissionReview ⇄ core, no I/O
+//!                                             │
+//!                                           core/     PURE: validate, mutate, enforce
+//!                                             │          over a read-only ClusterView
+//!                                          cluster/   reflector stores, fed by watchers
+//!                                                     (cluster mode) or manifests (default)
+//! ```
+//! Decisions are plain functions of (object, view, policy); everything that waits, reads a file
+//! or speaks HTTP lives around them.
+#![forbid(unsafe_code)]
+
+pub mod admission;
+pub mod app;
+pub mod certs;
+pub mod cluster;
+pub mod config;
+pub mod core;
+pub mod server;
+pub mod telemetry;

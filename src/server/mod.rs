@@ -1,0 +1,5 @@
+//! The I/O shell around the decisions: routes, TLS, the accept loop.
+
+pub mod router;
+pub mod serve;
+pub mod tls;

@@ -1,0 +1,234 @@
+//! HTTP routes. The webhook router (`/validate`, `/mutate`) is served over TLS; the health router
+//! (`/healthz`, `/readyz`, `/metrics`) over plain HTTP on its own port, outside request tracing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::admission::{self, Webhook};
+use crate::cluster::view::View;
+use crate::core::policy::Policy;
+use crate::telemetry::Metrics;
+
+/// Largest accepted request body: objects reach 3 MiB and an UPDATE carries two.
+pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
+/// Deadline assumed when the apiserver's `?timeout=` is absent (its default is 10 s).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Readiness: a certificate loaded, the cluster view synced, and not shutting down.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    /// A serving certificate is loaded.
+    pub cert_loaded: AtomicBool,
+    /// The cluster view has completed its first list.
+    pub view_synced: AtomicBool,
+    /// SIGTERM or SIGINT received.
+    pub shutting_down: AtomicBool,
+}
+
+impl Readiness {
+    /// True when the server should receive traffic.
+    pub fn is_ready(&self) -> bool {
+        self.cert_loaded.load(Ordering::Acquire)
+            && self.view_synced.load(Ordering::Acquire)
+            && !self.shutting_down.load(Ordering::Acquire)
+    }
+}
+
+/// What the handlers share.
+pub struct AppState {
+    /// The cluster view.
+    pub view: Arc<View>,
+    /// The policy.
+    pub policy: Arc<Policy>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Readiness flags.
+    pub readiness: Arc<Readiness>,
+}
+
+/// The webhook routes.
+pub fn webhook_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// The health and metrics routes.
+pub fn health_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.readiness.is_ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        let r = &state.readiness;
+        let why = format!(
+            "not ready: certificate loaded={}, view synced={}, shutting down={}\n",
+            r.cert_loaded.load(Ordering::Acquire),
+            r.view_synced.load(Ordering::Acquire),
+            r.shutting_down.load(Ordering::Acquire)
+        );
+        (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    for (kind, count) in state.view.sizes() {
+        state.metrics.set_objects(kind, count);
+    }
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(header::CONTENT_TYPE, content_type)], state.metrics.encode()).into_response()
+}
+
+async fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "no such path: harness-guard serves POST /validate and POST /mutate".into(),
+    )
+}
+
+#[derive(Deserialize)]
+struct Params {
+    timeout: Option<String>,
+}
+
+async fn validate(State(s): State<Arc<AppState>>, q: Query<Params>, h: HeaderMap, b: Body) -> Response {
+    admit(s, Webhook::Validate, q.0, h, b).await
+}
+
+async fn mutate(State(s): State<Arc<AppState>>, q: Query<Params>, h: HeaderMap, b: Body) -> Response {
+    admit(s, Webhook::Mutate, q.0, h, b).await
+}
+
+/// A `meta/v1 Status` error body, the shape Kubernetes clients expect.
+fn error(code: StatusCode, reason: &str, message: String) -> Response {
+    let body = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code.as_u16(),
+    });
+    (code, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// Parses the apiserver's `?timeout=5s` (Go duration, whole seconds in practice).
+pub fn parse_timeout(value: Option<&str>) -> Duration {
+    let parsed = value.and_then(|v| {
+        let (number, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(v.len()));
+        let n: f64 = number.parse().ok()?;
+        let secs = match unit {
+            "s" | "" => n,
+            "ms" => n / 1000.0,
+            "m" => n * 60.0,
+            _ => return None,
+        };
+        (secs > 0.0 && secs <= 60.0).then(|| Duration::from_secs_f64(secs))
+    });
+    parsed.unwrap_or(DEFAULT_TIMEOUT)
+}
+
+async fn read_body(headers: &HeaderMap, body: Body, budget: Duration) -> Result<Bytes, Response> {
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            format!("request body exceeds {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(budget, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Err(_) => {
+            Err(error(StatusCode::REQUEST_TIMEOUT, "Timeout", format!("request body not received within {budget:?}")))
+        }
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => {
+            let limit = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if limit {
+                Err(too_large())
+            } else {
+                Err(error(StatusCode::BAD_REQUEST, "BadRequest", format!("cannot read request body: {e}")))
+            }
+        }
+    }
+}
+
+async fn admit(state: Arc<AppState>, webhook: Webhook, params: Params, headers: HeaderMap, body: Body) -> Response {
+    let deadline = parse_timeout(params.timeout.as_deref());
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+    if !json {
+        state.metrics.bad_request();
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            "Content-Type must be application/json".into(),
+        );
+    }
+    // Leave a tenth of the apiserver's timeout to answer in.
+    let body = match read_body(&headers, body, deadline.mul_f32(0.9)).await {
+        Ok(body) => body,
+        Err(response) => {
+            state.metrics.bad_request();
+            return response;
+        }
+    };
+    let started = Instant::now();
+    let request = match admission::parse(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            state.metrics.bad_request();
+            return error(StatusCode::BAD_REQUEST, "BadRequest", e.to_string());
+        }
+    };
+    let reviewed = admission::review(webhook, &request, state.view.as_ref(), &state.policy);
+    let verdict = if reviewed.unhandled { "unhandled" } else { reviewed.verdict.verdict_label() };
+    let kind = request.kind.kind.as_str();
+    let operation = format!("{:?}", request.operation).to_uppercase();
+    let elapsed = started.elapsed();
+    state.metrics.request(webhook.name(), kind, &operation, verdict, elapsed.as_secs_f64());
+    for (finding, action) in admission::findings(&reviewed.verdict) {
+        state.metrics.finding(finding.rule.name(), action);
+    }
+    if reviewed.unhandled {
+        state.metrics.unhandled(kind);
+    }
+    let name = request.object.as_ref().or(request.old_object.as_ref()).and_then(|o| o.metadata.name.as_deref());
+    let rules: Vec<&str> = admission::findings(&reviewed.verdict).map(|(f, _)| f.rule.name()).collect();
+    tracing::info!(
+        webhook = webhook.name(),
+        uid = %request.uid,
+        kind,
+        namespace = request.namespace.as_deref().unwrap_or(""),
+        name = name.unwrap_or(&request.name),
+        operation,
+        dry_run = request.dry_run,
+        verdict,
+        rules = ?rules,
+        duration_us = elapsed.as_micros() as u64,
+        "admission"
+    );
+    let body = admission::encode(reviewed.response);
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}

@@ -1,0 +1,192 @@
+//! TLS: a rustls server config (TLS 1.2 and 1.3, ALPN `h2` then `http/1.1`) whose certificate is
+//! swapped atomically when its files change on disk, including Kubernetes Secret volumes, which
+//! replace a `..data` symlink instead of writing the files.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use notify::{RecursiveMode, Watcher};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use tokio::sync::mpsc;
+
+use crate::telemetry::Metrics;
+
+/// Why a certificate pair was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file holds no usable PEM.
+    #[error("{path}: {what}")]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// The key does not fit the certificate, or rustls refused the pair.
+    #[error("certificate {cert} and key {key} do not form a usable pair: {source}")]
+    Pair {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// rustls's reason.
+        source: rustls::Error,
+    },
+}
+
+/// A loaded pair and its certificate's expiry.
+pub struct Loaded {
+    /// The pair, ready to serve.
+    pub key: Arc<CertifiedKey>,
+    /// notAfter of the leaf, Unix seconds.
+    pub not_after: i64,
+    /// The bytes it was read from, to notice real changes.
+    fingerprint: (Vec<u8>, Vec<u8>),
+}
+
+/// Reads and checks a PEM certificate chain and key.
+pub fn load_pair(cert: &Path, key: &Path) -> Result<Loaded, TlsError> {
+    let read = |path: &Path| std::fs::read(path).map_err(|source| TlsError::Read { path: path.to_path_buf(), source });
+    let (cert_pem, key_pem) = (read(cert)?, read(key)?);
+    let pem_err = |path: &Path, what: String| TlsError::Pem { path: path.to_path_buf(), what };
+    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_err(cert, format!("not a PEM certificate: {e}")))?;
+    if chain.is_empty() {
+        return Err(pem_err(cert, "holds no certificate".to_string()));
+    }
+    // The key's own error text is never logged beyond its kind: it is parsing secret material.
+    let private = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|_| pem_err(key, "holds no usable PEM private key".to_string()))?;
+    let provider = rustls::crypto::ring::default_provider();
+    let certified = CertifiedKey::from_der(chain, private, &provider).map_err(|source| TlsError::Pair {
+        cert: cert.to_path_buf(),
+        key: key.to_path_buf(),
+        source,
+    })?;
+    let not_after = x509_parser::parse_x509_certificate(certified.cert[0].as_ref())
+        .map(|(_, c)| c.validity().not_after.timestamp())
+        .map_err(|e| pem_err(cert, format!("cannot read validity: {e}")))?;
+    Ok(Loaded { key: Arc::new(certified), not_after, fingerprint: (cert_pem, key_pem) })
+}
+
+/// The certificate rustls serves: swapped atomically, read on every handshake.
+#[derive(Debug)]
+pub struct CertSource {
+    current: ArcSwap<CertifiedKey>,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl ResolvesServerCert for CertSource {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+impl CertSource {
+    /// Loads the pair from `cert` and `key`; fails when the first load fails.
+    pub fn load(cert: PathBuf, key: PathBuf, metrics: &Metrics) -> Result<(Arc<Self>, Loaded), TlsError> {
+        let loaded = load_pair(&cert, &key)?;
+        metrics.set_cert_expiry(loaded.not_after);
+        let source = Arc::new(Self { current: ArcSwap::new(loaded.key.clone()), cert, key });
+        Ok((source, loaded))
+    }
+
+    /// The certificate being served now.
+    pub fn current(&self) -> Arc<CertifiedKey> {
+        self.current.load_full()
+    }
+
+    /// A rustls server config serving this source.
+    pub fn server_config(self: &Arc<Self>) -> Arc<rustls::ServerConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .expect("ring supports TLS 1.2 and 1.3")
+            .with_no_client_auth()
+            .with_cert_resolver(self.clone());
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+
+    /// Watches the files' directories (and polls every `poll`, for file systems that send no
+    /// events) and swaps in a changed pair once it loads. A pair read mid-swap may not match
+    /// yet, so a failure is retried a few times before the old pair is kept and an error logged.
+    pub async fn watch(self: Arc<Self>, first: Loaded, poll: Duration, metrics: Arc<Metrics>) {
+        let (tx, mut rx) = mpsc::channel::<()>(1);
+        let _watcher = self.fs_watcher(tx);
+        let mut last = first.fingerprint;
+        let mut refused: Option<(Vec<u8>, Vec<u8>)> = None;
+        let mut ticker = tokio::time::interval(poll);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                Some(()) = rx.recv() => {}
+            }
+            let (Ok(cert), Ok(key)) = (std::fs::read(&self.cert), std::fs::read(&self.key)) else { continue };
+            let seen = (cert, key);
+            if seen == last || Some(&seen) == refused.as_ref() {
+                continue;
+            }
+            match self.load_with_retry().await {
+                Ok(loaded) => {
+                    self.current.store(loaded.key.clone());
+                    metrics.set_cert_expiry(loaded.not_after);
+                    tracing::info!(cert = %self.cert.display(), not_after = loaded.not_after, "serving certificate reloaded");
+                    last = loaded.fingerprint;
+                    refused = None;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "new certificate pair refused; the previous one keeps serving");
+                    refused = Some(seen);
+                }
+            }
+        }
+    }
+
+    async fn load_with_retry(&self) -> Result<Loaded, TlsError> {
+        let mut attempt = 0;
+        loop {
+            match load_pair(&self.cert, &self.key) {
+                Ok(loaded) => return Ok(loaded),
+                Err(e) if attempt >= 4 => return Err(e),
+                Err(_) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+            }
+        }
+    }
+
+    fn fs_watcher(&self, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+        let mut watcher = notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
+            // A full channel already holds a wake-up: coalesce.
+            let _ = tx.try_send(());
+        })
+        .map_err(|e| tracing::warn!(error = %e, "file watching unavailable; polling only"))
+        .ok()?;
+        let mut dirs: Vec<&Path> = [&self.cert, &self.key].iter().filter_map(|p| p.parent()).collect();
+        dirs.dedup();
+        for dir in dirs {
+            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+            if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot watch certificate directory; polling only");
+            }
+        }
+        Some(watcher)
+    }
+}

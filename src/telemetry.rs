@@ -1,0 +1,201 @@
+//! Logs (tracing: JSON off a terminal, readable on one) and Prometheus metrics.
+
+use std::io::IsTerminal;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global tracing subscriber. `RUST_LOG` (or `HARNESS_GUARD_LOG`) sets the filter.
+pub fn init_tracing(json: Option<bool>) {
+    let filter = std::env::var("HARNESS_GUARD_LOG")
+        .ok()
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .or_else(|| EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let json = json.unwrap_or(!std::io::stdout().is_terminal());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Another subscriber may already be installed (tests); then keep it.
+    let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
+}
+
+/// Replaces the inside of every double-quoted run with `…`: error texts from serde quote the
+/// offending value, and that value may be a secret.
+pub fn redact_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut inside = false;
+    for c in text.chars() {
+        if c == '"' {
+            if inside {
+                out.push('…');
+            }
+            inside = !inside;
+            out.push(c);
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    webhook: String,
+    kind: String,
+    operation: String,
+    verdict: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    webhook: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabels {
+    rule: String,
+    action: String,
+}
+
+/// Every metric harness-guard exports, registered once.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<WebhookLabels, Histogram>,
+    findings: Family<RuleLabels, Counter>,
+    unhandled: Family<KindLabels, Counter>,
+    objects: Family<KindLabels, Gauge>,
+    watch_errors: Family<KindLabels, Counter>,
+    invalid_objects: Family<KindLabels, Counter>,
+    bad_requests: Counter,
+    cert_expiry: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under the `harness_guard` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("harness_guard");
+        let requests = Family::default();
+        registry.register(
+            "admission_requests",
+            "Admission requests by webhook, kind, operation and verdict",
+            requests.clone(),
+        );
+        let latency = Family::<WebhookLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+        });
+        registry.register("admission_duration_seconds", "Time from body read to answer", latency.clone());
+        let findings = Family::default();
+        registry.register("findings", "Rule findings by rule and the action the policy took", findings.clone());
+        let unhandled = Family::default();
+        registry.register(
+            "unhandled_kinds",
+            "Requests for a kind the route does not handle (check the webhook rules)",
+            unhandled.clone(),
+        );
+        let objects = Family::default();
+        registry.register("view_objects", "Objects held in the cluster view by kind", objects.clone());
+        let watch_errors = Family::default();
+        registry.register("watch_errors", "Watch errors by kind (each is retried with backoff)", watch_errors.clone());
+        let invalid_objects = Family::default();
+        registry.register(
+            "invalid_objects",
+            "Watched objects that did not deserialize, by kind",
+            invalid_objects.clone(),
+        );
+        let bad_requests = Counter::default();
+        registry.register(
+            "bad_requests",
+            "Requests refused before review (malformed, oversized, wrong type)",
+            bad_requests.clone(),
+        );
+        let cert_expiry = Gauge::default();
+        registry.register(
+            "certificate_expiry_timestamp_seconds",
+            "notAfter of the serving certificate, Unix time",
+            cert_expiry.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            findings,
+            unhandled,
+            objects,
+            watch_errors,
+            invalid_objects,
+            bad_requests,
+            cert_expiry,
+        }
+    }
+
+    /// Counts one answered admission request.
+    pub fn request(&self, webhook: &str, kind: &str, operation: &str, verdict: &str, seconds: f64) {
+        let labels = RequestLabels {
+            webhook: webhook.into(),
+            kind: kind.into(),
+            operation: operation.into(),
+            verdict: verdict.into(),
+        };
+        self.requests.get_or_create(&labels).inc();
+        self.latency.get_or_create(&WebhookLabels { webhook: webhook.into() }).observe(seconds);
+    }
+
+    /// Counts one finding of `rule` that the policy turned into `action`.
+    pub fn finding(&self, rule: &str, action: &str) {
+        self.findings.get_or_create(&RuleLabels { rule: rule.into(), action: action.into() }).inc();
+    }
+
+    /// Counts a request for a kind the route does not handle.
+    pub fn unhandled(&self, kind: &str) {
+        self.unhandled.get_or_create(&KindLabels { kind: kind.into() }).inc();
+    }
+
+    /// Counts a refused request.
+    pub fn bad_request(&self) {
+        self.bad_requests.inc();
+    }
+
+    /// Counts a watch error.
+    pub fn watch_error(&self, kind: &str) {
+        self.watch_errors.get_or_create(&KindLabels { kind: kind.into() }).inc();
+    }
+
+    /// Counts an object that did not deserialize.
+    pub fn invalid_object(&self, kind: &str) {
+        self.invalid_objects.get_or_create(&KindLabels { kind: kind.into() }).inc();
+    }
+
+    /// Records how many objects of `kind` the view holds.
+    pub fn set_objects(&self, kind: &str, count: usize) {
+        self.objects.get_or_create(&KindLabels { kind: kind.into() }).set(count as i64);
+    }
+
+    /// Records the serving certificate's expiry.
+    pub fn set_cert_expiry(&self, unix_seconds: i64) {
+        self.cert_expiry.set(unix_seconds);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
