@@ -9,7 +9,7 @@ use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
 use super::ingest::Ingest;
 use crate::core::model::{AgentHarness, ModelConfig};
 use crate::core::policy::WatchPolicy;
-use crate::core::view::{ClusterView, ConfigMapValues, Digester, Lookup, SecretValues, ValueDigest};
+use crate::core::view::{ClusterView, ConfigMapValues, Digester, Lookup, SecretValues};
 
 /// The stores of one kind: one for all namespaces, or one per watched namespace (a reflector
 /// store belongs to exactly one watch).
@@ -146,21 +146,12 @@ impl ClusterView for View {
         self.config_maps.get(namespace, name)
     }
 
-    fn harnesses_for_sandbox(&self, sandbox: &str) -> Vec<Arc<AgentHarness>> {
-        self.harnesses.all().filter(|h| crate::core::sandbox::sandbox_names(h).any(|n| n == sandbox)).collect()
+    fn all_harnesses(&self) -> Vec<Arc<AgentHarness>> {
+        self.harnesses.all().collect()
     }
 
-    fn is_model_key(&self, digest: &ValueDigest) -> bool {
-        self.model_configs.all().any(|mc| {
-            let ns = mc.metadata.namespace.as_deref().unwrap_or("");
-            let (Some(secret), Some(key)) = (&mc.spec.api_key_secret, &mc.spec.api_key_secret_key) else {
-                return false;
-            };
-            match self.secret(ns, secret) {
-                Lookup::Found(set) => set.keys.get(key).is_some_and(|f| !f.empty && f.digest == *digest),
-                _ => false,
-            }
-        })
+    fn all_model_configs(&self) -> Vec<Arc<ModelConfig>> {
+        self.model_configs.all().collect()
     }
 
     fn digester(&self) -> &Digester {

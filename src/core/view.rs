@@ -128,10 +128,31 @@ pub trait ClusterView {
     fn secret(&self, namespace: &str, name: &str) -> Lookup<Arc<SecretValues>>;
     /// The ConfigMap `namespace/name`, reduced.
     fn config_map(&self, namespace: &str, name: &str) -> Lookup<Arc<ConfigMapValues>>;
-    /// Every AgentHarness whose sandbox is named `sandbox` (`<ns>-<name>` or `status.backendRef.id`).
-    fn harnesses_for_sandbox(&self, sandbox: &str) -> Vec<Arc<AgentHarness>>;
-    /// True if `digest` is the digest of some ModelConfig's API key.
-    fn is_model_key(&self, digest: &ValueDigest) -> bool;
+    /// Every AgentHarness held.
+    fn all_harnesses(&self) -> Vec<Arc<AgentHarness>>;
+    /// Every ModelConfig held.
+    fn all_model_configs(&self) -> Vec<Arc<ModelConfig>>;
     /// The digester the view's values were reduced with.
     fn digester(&self) -> &Digester;
+
+    /// Every AgentHarness whose sandbox is named `sandbox` (`<ns>-<name>` or `status.backendRef.id`).
+    fn harnesses_for_sandbox(&self, sandbox: &str) -> Vec<Arc<AgentHarness>> {
+        let mut found = self.all_harnesses();
+        found.retain(|h| super::sandbox::sandbox_names(h).any(|n| n == sandbox));
+        found
+    }
+
+    /// True if `digest` is the digest of some ModelConfig's API key.
+    fn is_model_key(&self, digest: &ValueDigest) -> bool {
+        self.all_model_configs().iter().any(|mc| {
+            let ns = mc.metadata.namespace.as_deref().unwrap_or("");
+            let (Some(secret), Some(key)) = (&mc.spec.api_key_secret, &mc.spec.api_key_secret_key) else {
+                return false;
+            };
+            match self.secret(ns, secret) {
+                Lookup::Found(set) => set.keys.get(key).is_some_and(|f| !f.empty && f.digest == *digest),
+                _ => false,
+            }
+        })
+    }
 }

@@ -1,0 +1,52 @@
+//! The real AdmissionReview bodies in `shared/fixtures/admission-reviews/` (beside the checkout),
+//! and the repository's own examples.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+/// The fixture directory: `$HARNESS_GUARD_FIXTURES`, or `../shared/fixtures/admission-reviews`.
+pub fn fixtures_dir() -> PathBuf {
+    let dir = std::env::var_os("HARNESS_GUARD_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/admission-reviews"));
+    assert!(dir.is_dir(), "fixture directory {} is missing (set HARNESS_GUARD_FIXTURES)", dir.display());
+    dir
+}
+
+/// Every fixture body, by path relative to the fixture directory, sorted.
+pub fn all_fixtures() -> Vec<(String, Vec<u8>)> {
+    let root = fixtures_dir();
+    let mut out = Vec::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                let rel = path.strip_prefix(&root).unwrap().display().to_string();
+                out.push((rel, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    assert!(out.len() >= 40, "expected the full fixture set, found {}", out.len());
+    out
+}
+
+/// One fixture body as JSON.
+pub fn fixture(rel: &str) -> Value {
+    let bytes = std::fs::read(fixtures_dir().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// A file of the repository, by path from its root.
+pub fn repo_file(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// The webhook a fixture was sent to, from its file name.
+pub fn route_of(rel: &str) -> &'static str {
+    if rel.contains(".mutating.") { "/mutate" } else { "/validate" }
+}

@@ -1,0 +1,92 @@
+//! A `ClusterView` over plain `BTreeMap`s, filled from YAML: the decisions' test double.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use harness_guard::cluster::ingest::Ingest;
+use harness_guard::core::model::{AgentHarness, ModelConfig};
+use harness_guard::core::policy::WatchPolicy;
+use harness_guard::core::view::{ClusterView, ConfigMapValues, Digester, Lookup, SecretValues};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use serde_json::Value;
+
+type Key = (String, String);
+
+#[derive(Default)]
+pub struct MapView {
+    pub harnesses: BTreeMap<Key, Arc<AgentHarness>>,
+    pub model_configs: BTreeMap<Key, Arc<ModelConfig>>,
+    pub secrets: BTreeMap<Key, Arc<SecretValues>>,
+    pub config_maps: BTreeMap<Key, Arc<ConfigMapValues>>,
+    pub scope: WatchPolicy,
+    pub digester: Option<Digester>,
+}
+
+fn key_of(doc: &Value) -> Key {
+    let field = |k: &str| doc["metadata"][k].as_str().unwrap_or_default().to_string();
+    (field("namespace"), field("name"))
+}
+
+impl MapView {
+    /// A view holding every object of the multi-document YAML `text`.
+    pub fn from_yaml(text: &str) -> Self {
+        let mut view = MapView { digester: Some(Digester::random()), ..Default::default() };
+        view.add_yaml(text);
+        view
+    }
+
+    pub fn add_yaml(&mut self, text: &str) {
+        let digester = self.digester.clone().expect("digester");
+        let docs: Vec<Value> = serde_saphyr::from_multiple(text).expect("test YAML parses");
+        for doc in docs.into_iter().filter(|d| !d.is_null()) {
+            let key = key_of(&doc);
+            match doc["kind"].as_str().unwrap_or_default() {
+                "AgentHarness" => {
+                    let h: AgentHarness = serde_json::from_value(doc).unwrap();
+                    self.harnesses.insert(key, Arc::new(h.ingest(&digester)));
+                }
+                "ModelConfig" => {
+                    let m: ModelConfig = serde_json::from_value(doc).unwrap();
+                    self.model_configs.insert(key, Arc::new(m.ingest(&digester)));
+                }
+                "Secret" => {
+                    let s: Secret = serde_json::from_value(doc).unwrap();
+                    self.secrets.insert(key, Arc::new(s.ingest(&digester)));
+                }
+                "ConfigMap" => {
+                    let c: ConfigMap = serde_json::from_value(doc).unwrap();
+                    self.config_maps.insert(key, Arc::new(c.ingest(&digester)));
+                }
+                other => panic!("test YAML has unexpected kind {other}"),
+            }
+        }
+    }
+
+    fn lookup<T: Clone>(&self, map: &BTreeMap<Key, T>, ns: &str, name: &str) -> Lookup<T> {
+        if !self.scope.covers(ns) {
+            return Lookup::NotWatched;
+        }
+        map.get(&(ns.to_string(), name.to_string())).cloned().map_or(Lookup::Missing, Lookup::Found)
+    }
+}
+
+impl ClusterView for MapView {
+    fn model_config(&self, namespace: &str, name: &str) -> Lookup<Arc<ModelConfig>> {
+        self.lookup(&self.model_configs, namespace, name)
+    }
+    fn secret(&self, namespace: &str, name: &str) -> Lookup<Arc<SecretValues>> {
+        self.lookup(&self.secrets, namespace, name)
+    }
+    fn config_map(&self, namespace: &str, name: &str) -> Lookup<Arc<ConfigMapValues>> {
+        self.lookup(&self.config_maps, namespace, name)
+    }
+    fn all_harnesses(&self) -> Vec<Arc<AgentHarness>> {
+        self.harnesses.values().cloned().collect()
+    }
+    fn all_model_configs(&self) -> Vec<Arc<ModelConfig>> {
+        self.model_configs.values().cloned().collect()
+    }
+    fn digester(&self) -> &Digester {
+        self.digester.as_ref().expect("digester")
+    }
+}
