@@ -62,15 +62,29 @@ pub type Request = AdmissionRequest<DynamicObject>;
 
 /// Parses and checks a request body.
 pub fn parse(body: &[u8]) -> Result<Request, ReviewError> {
-    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)
-        .map_err(|e| ReviewError::Malformed(crate::telemetry::redact_quoted(&e.to_string())))?;
-    if review.types.api_version != ADMISSION_API_VERSION {
-        return Err(ReviewError::WrongApiVersion(review.types.api_version));
-    }
-    if review.types.kind != "AdmissionReview" {
-        return Err(ReviewError::WrongKind(review.types.kind));
-    }
+    let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(body) {
+        Ok(review) => review,
+        Err(e) => {
+            // On the error path only: a review of another version fails on its fields, but the
+            // useful answer is the version.
+            if let Ok(types) = serde_json::from_slice::<kube::core::TypeMeta>(body) {
+                check_types(&types)?;
+            }
+            return Err(ReviewError::Malformed(crate::telemetry::redact_quoted(&e.to_string())));
+        }
+    };
+    check_types(&review.types)?;
     review.try_into().map_err(|_| ReviewError::NoRequest)
+}
+
+fn check_types(types: &kube::core::TypeMeta) -> Result<(), ReviewError> {
+    if types.api_version != ADMISSION_API_VERSION {
+        return Err(ReviewError::WrongApiVersion(types.api_version.clone()));
+    }
+    if types.kind != "AdmissionReview" {
+        return Err(ReviewError::WrongKind(types.kind.clone()));
+    }
+    Ok(())
 }
 
 /// The answer to one request, with what logs and metrics need to know of it.

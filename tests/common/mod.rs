@@ -2,4 +2,6 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod server;
+pub mod tls;
 pub mod view;
