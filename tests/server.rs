@@ -92,6 +92,9 @@ async fn raw(conn: &mut Conn, method: &str, path: &str, content_type: Option<&st
     (res.status().as_u16(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
+/// (name, method, path, content type, body, expected status, message fragment)
+type BadInput = (&'static str, &'static str, &'static str, Option<&'static str>, Vec<u8>, u16, &'static str);
+
 #[tokio::test]
 async fn bad_inputs_get_precise_answers() {
     let server = server().await;
@@ -105,7 +108,7 @@ async fn bad_inputs_get_precise_answers() {
         body
     };
     assert_eq!(oversize.len(), 7 * 1024 * 1024 + 1);
-    let rows: Vec<(&str, &str, &str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    let rows: Vec<BadInput> = vec![
         ("unknown path", "POST", "/admit", json, good.clone(), 404, "no such path"),
         ("wrong method", "GET", "/validate", json, vec![], 405, ""),
         (
