@@ -54,6 +54,9 @@ pub fn client_config(ca_files: &[&Path], proto: Proto) -> Arc<rustls::ClientConf
         }
     }
     let mut config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    // Every connection does a full handshake: a resumed session reports the certificate of the
+    // session it resumes, which would hide a reload.
+    config.resumption = rustls::client::Resumption::disabled();
     config.alpn_protocols = match proto {
         Proto::H1 => vec![b"http/1.1".to_vec()],
         Proto::H2 => vec![b"h2".to_vec(), b"http/1.1".to_vec()],

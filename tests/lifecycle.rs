@@ -1,0 +1,206 @@
+//! Certificate reload under a running server (file swap and a Secret volume's `..data` symlink
+//! swap; a broken pair is refused), and SIGTERM with a request in flight.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::fixtures::repo_file;
+use common::server::{TestServer, eventually, health_get, serve_args};
+use common::tls::{Conn, Proto, client_config};
+use harness_guard::certs::{Bundle, generate};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn bundle() -> Bundle {
+    generate(&["localhost".to_string()], Duration::from_secs(86_400)).unwrap()
+}
+
+fn leaf_der(b: &Bundle) -> CertificateDer<'static> {
+    CertificateDer::from_pem_slice(b.cert.as_bytes()).unwrap()
+}
+
+fn write_ca(dir: &Path, name: &str, b: &Bundle) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, &b.ca_cert).unwrap();
+    path
+}
+
+/// Lays out a Kubernetes Secret volume version: `..<version>/{tls.crt,tls.key}`.
+fn secret_version(dir: &Path, version: &str, cert: &str, key: &str) {
+    let v = dir.join(version);
+    std::fs::create_dir_all(&v).unwrap();
+    std::fs::write(v.join("tls.crt"), cert).unwrap();
+    std::fs::write(v.join("tls.key"), key).unwrap();
+}
+
+/// Points `..data` at `version` atomically, as the kubelet does (symlink, then rename over).
+fn swap_data(dir: &Path, version: &str) {
+    let tmp = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(version, &tmp).unwrap();
+    std::fs::rename(&tmp, dir.join("..data")).unwrap();
+}
+
+async fn served_cert(server: &TestServer, config: &std::sync::Arc<rustls::ClientConfig>) -> CertificateDer<'static> {
+    Conn::open(server.addr(), config.clone(), Proto::H2).await.unwrap().peer_cert
+}
+
+#[tokio::test]
+async fn secret_volume_symlink_swap_and_broken_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let vol = dir.path().join("tls");
+    std::fs::create_dir_all(&vol).unwrap();
+    let (a, b, c) = (bundle(), bundle(), bundle());
+    secret_version(&vol, "..2026_11_25_a", &a.cert, &a.key);
+    swap_data(&vol, "..2026_11_25_a");
+    std::os::unix::fs::symlink("..data/tls.crt", vol.join("tls.crt")).unwrap();
+    std::os::unix::fs::symlink("..data/tls.key", vol.join("tls.key")).unwrap();
+    let cas: Vec<_> = [("a", &a), ("b", &b), ("c", &c)].iter().map(|(n, x)| write_ca(dir.path(), n, x)).collect();
+    let config = client_config(&cas.iter().map(|p| p.as_path()).collect::<Vec<_>>(), Proto::H2);
+    let (cert, key) = (vol.join("tls.crt"), vol.join("tls.key"));
+    let args = serve_args(&[
+        "--manifests",
+        repo_file("examples/cluster").to_str().unwrap(),
+        "--tls-cert-file",
+        cert.to_str().unwrap(),
+        "--tls-key-file",
+        key.to_str().unwrap(),
+        "--cert-poll-seconds",
+        "1",
+    ]);
+    let server = TestServer::start(args).await;
+    assert_eq!(served_cert(&server, &config).await, leaf_der(&a));
+
+    // An open connection keeps working across the swap; new handshakes see the new pair.
+    let mut open = Conn::open(server.addr(), config.clone(), Proto::H2).await.unwrap();
+    secret_version(&vol, "..2026_11_25_b", &b.cert, &b.key);
+    swap_data(&vol, "..2026_11_25_b");
+    let want = leaf_der(&b);
+    eventually(Duration::from_secs(10), "new certificate served after ..data swap", async || {
+        served_cert(&server, &config).await == want
+    })
+    .await;
+    let body = std::fs::read(repo_file("examples/reviews/harness-good.json")).unwrap();
+    assert_eq!(open.post("/validate", body.clone()).await.unwrap().0.status(), 200);
+
+    // A pair whose key does not match is refused; the previous pair keeps serving.
+    secret_version(&vol, "..2026_11_25_c", &c.cert, &a.key);
+    swap_data(&vol, "..2026_11_25_c");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(served_cert(&server, &config).await, leaf_der(&b), "a broken pair must not be served");
+    let mut conn = Conn::open(server.addr(), config.clone(), Proto::H1).await.unwrap();
+    assert_eq!(conn.post("/validate", body).await.unwrap().0.status(), 200);
+
+    // Fixing the pair is picked up.
+    secret_version(&vol, "..2026_11_25_d", &c.cert, &c.key);
+    swap_data(&vol, "..2026_11_25_d");
+    let want = leaf_der(&c);
+    eventually(Duration::from_secs(10), "fixed pair served", async || served_cert(&server, &config).await == want)
+        .await;
+}
+
+#[tokio::test]
+async fn plain_file_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (bundle(), bundle());
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert, &a.cert).unwrap();
+    std::fs::write(&key, &a.key).unwrap();
+    let cas = [write_ca(dir.path(), "a.pem", &a), write_ca(dir.path(), "b.pem", &b)];
+    let config = client_config(&[&cas[0], &cas[1]], Proto::H1);
+    let args = serve_args(&[
+        "--manifests",
+        repo_file("examples/cluster").to_str().unwrap(),
+        "--tls-cert-file",
+        cert.to_str().unwrap(),
+        "--tls-key-file",
+        key.to_str().unwrap(),
+        // Long poll: the change must be noticed through file events.
+        "--cert-poll-seconds",
+        "3600",
+    ]);
+    let server = TestServer::start(args).await;
+    assert_eq!(served_cert(&server, &config).await, leaf_der(&a));
+    // Written in two steps: in between, cert and key do not match (retried, not refused).
+    std::fs::write(&cert, &b.cert).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    std::fs::write(&key, &b.key).unwrap();
+    let want = leaf_der(&b);
+    eventually(Duration::from_secs(10), "rewritten pair served", async || served_cert(&server, &config).await == want)
+        .await;
+}
+
+/// The binary itself: SIGTERM turns readiness off, lets the request in flight finish, refuses
+/// new connections after the drain delay, and exits 0.
+#[tokio::test]
+async fn sigterm_finishes_the_request_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness-guard"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0", "--drain-delay-seconds", "1"])
+        .args(["--grace-period-seconds", "10", "--dev-cert-dir", certs.to_str().unwrap(), "--log-format", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut find = |marker: &str| -> std::net::SocketAddr {
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.split(marker).nth(1) {
+                return rest.split([' ', '/']).next().unwrap().parse().unwrap();
+            }
+        }
+        panic!("server never printed {marker}");
+    };
+    let addr = find("webhooks on https://");
+    let health = find("health and metrics on http://");
+
+    // Half a request: headers and part of the body.
+    let body = std::fs::read(repo_file("examples/reviews/harness-wrong-key.json")).unwrap();
+    let config = client_config(&[&certs.join("ca.crt")], Proto::H1);
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(config.clone()).connect(name, tcp).await.unwrap();
+    let head = format!(
+        "POST /validate?timeout=10s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls.write_all(&body[..100]).await.unwrap();
+    tls.flush().await.unwrap();
+
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    eventually(Duration::from_secs(2), "readiness false after SIGTERM", async || {
+        health_get(health, "/readyz").await.map(|(s, _)| s) == Some(503)
+    })
+    .await;
+    // After the drain delay the listener is closed: new connections are refused.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(Conn::open(addr, config, Proto::H1).await.is_err(), "listener should be closed");
+
+    tls.write_all(&body[100..]).await.unwrap();
+    tls.flush().await.unwrap();
+    let mut answer = Vec::new();
+    tls.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"code\":403"), "{answer}");
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(std::time::Instant::now() < deadline, "process did not exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+}
