@@ -23,23 +23,39 @@ pub fn init_tracing(json: Option<bool>) {
     let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
 }
 
-/// Replaces the inside of every double-quoted run with `…`: error texts from serde quote the
-/// offending value, and that value may be a secret.
+/// Replaces the inside of every quoted run (`"…"` or `` `…` ``) with `…`: error texts from serde
+/// quote the offending value or variant, and that value may be a secret.
 pub fn redact_quoted(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut inside = false;
+    let mut open: Option<char> = None;
     for c in text.chars() {
-        if c == '"' {
-            if inside {
+        match open {
+            Some(q) if c == q => {
                 out.push('…');
+                out.push(c);
+                open = None;
             }
-            inside = !inside;
-            out.push(c);
-        } else if !inside {
-            out.push(c);
+            Some(_) => {}
+            None if c == '"' || c == '`' => {
+                out.push(c);
+                open = Some(c);
+            }
+            None => out.push(c),
         }
     }
+    if open.is_some() {
+        out.push('…');
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quoted_runs_are_redacted() {
+        let text = r#"invalid type: string "sk-secret", expected `a` at line 1 and `open"#;
+        assert_eq!(super::redact_quoted(text), "invalid type: string \"…\", expected `…` at line 1 and `…");
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -12,6 +12,7 @@ use super::view::{Feed, Feeds};
 use crate::core::model::{AgentHarness, ModelConfig};
 use crate::core::names::KAGENT_API_VERSION;
 use crate::core::view::Digester;
+use crate::telemetry::redact_quoted;
 
 /// Why a manifest directory could not be loaded. Each names the file and the document.
 #[derive(Debug, thiserror::Error)]
@@ -160,7 +161,8 @@ fn load_object(
         return Err(fail("metadata.name and metadata.namespace are required".to_string()));
     }
     fn read<K: Ingest>(doc: Value, digester: &Digester) -> Result<K::Stored, String> {
-        let obj: K = serde_path_to_error::deserialize(doc).map_err(|e| format!("{}: {}", e.path(), e.inner()))?;
+        let obj: K = serde_path_to_error::deserialize(doc)
+            .map_err(|e| format!("{}: {}", e.path(), redact_quoted(&e.inner().to_string())))?;
         Ok(obj.ingest(digester))
     }
     match (api_version.as_str(), kind.as_str()) {

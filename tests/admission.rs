@@ -1,0 +1,160 @@
+//! The AdmissionReview layer without a network: real apiserver bodies reshaped per rule, answered
+//! against the built-in default's view (examples/cluster) through `admission::parse` and `review`.
+
+mod common;
+
+use common::fixtures::{fixture, repo_file};
+use harness_guard::admission::{Webhook, parse, review};
+use harness_guard::cluster::manifests::load_dir;
+use harness_guard::cluster::view::View;
+use harness_guard::core::policy::Policy;
+use harness_guard::core::view::Digester;
+use serde_json::{Value, json};
+
+fn view() -> View {
+    let digester = Digester::random();
+    let (view, feeds) = View::new(&Default::default(), digester.clone());
+    load_dir(&repo_file("examples/cluster"), &digester).unwrap().feed(feeds);
+    view
+}
+
+fn answer(view: &View, webhook: Webhook, body: &Value) -> Value {
+    let req = parse(&serde_json::to_vec(body).unwrap()).unwrap();
+    let reviewed = review(webhook, &req, view, &Policy::default());
+    serde_json::to_value(reviewed.response.into_review()).unwrap()["response"].clone()
+}
+
+fn harness_review(name: &str) -> Value {
+    let path = repo_file(&format!("examples/reviews/harness-{name}.json"));
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The answers README.md promises for each example.
+#[test]
+fn every_example_review_gets_its_documented_answer() {
+    let view = view();
+    let rows: &[(&str, bool, &str)] = &[
+        ("good", true, ""),
+        ("bad-ref", false, "is not a ModelConfig reference (more than one \"/\")"),
+        ("no-modelconfig", false, "ModelConfig team-a/gpt4 does not exist"),
+        ("no-secret-named", false, "Ollama included"),
+        ("passthrough", false, "spec.apiKeyPassthrough, which kagent's OpenShell runtime rejects"),
+        ("missing-secret", false, "Secret team-a/openai-creds does not exist"),
+        ("wrong-key", false, "has no key \"api-key\" (keys present: OPENAI_API_KEY)"),
+        ("empty-key", false, "has key \"OPENAI_API_KEY\", but its value is empty"),
+        ("bad-channel", false, "has no key \"bot-token\" (keys present: app, bot)"),
+        ("key-in-env", false, "spec.env[0] (LLM_TOKEN) holds the model API key"),
+        ("no-egress", true, "LLM host litellm.example.internal"),
+    ];
+    let dir = std::fs::read_dir(repo_file("examples/reviews")).unwrap().count();
+    assert_eq!(dir, rows.len() + 1, "every example review (and the sandbox pod) has a row");
+    for (name, allowed, says) in rows {
+        let a = answer(&view, Webhook::Validate, &harness_review(name));
+        assert_eq!(a["allowed"], *allowed, "{name}: {a}");
+        let text = if *allowed { a["warnings"].to_string() } else { a["status"]["message"].to_string() };
+        assert!(text.contains(&says.replace('"', "\\\"")), "{name}: {text}");
+        if !allowed {
+            assert_eq!(a["status"]["code"], 403, "{name}");
+            assert_eq!(a["status"]["reason"], "Forbidden", "{name}");
+            assert!(
+                a["status"]["message"].as_str().unwrap().starts_with(&format!("AgentHarness team-a/{name}"))
+                    || *name == "good"
+            );
+        }
+    }
+}
+
+#[test]
+fn dry_run_gets_the_same_verdict() {
+    let view = view();
+    let mut real = fixture("kagent/agentharness-create-dryrun.validating.json");
+    real["request"]["object"]["spec"]["modelConfigRef"] = json!("gpt4");
+    let mut dry = real.clone();
+    real["request"]["dryRun"] = json!(false);
+    dry["request"]["dryRun"] = json!(true);
+    let (a, b) = (answer(&view, Webhook::Validate, &real), answer(&view, Webhook::Validate, &dry));
+    assert_eq!(a["allowed"], false);
+    assert_eq!(a["status"], b["status"]);
+}
+
+fn broken_update() -> Value {
+    let mut review = fixture("kagent/agentharness-update.validating.json");
+    // The captured UPDATE changes the description; start from a spec both sides share.
+    review["request"]["oldObject"]["spec"]["modelConfigRef"] = json!("gpt4");
+    review["request"]["object"]["spec"] = review["request"]["oldObject"]["spec"].clone();
+    review
+}
+
+#[test]
+fn updates_that_must_not_be_blocked() {
+    let view = view();
+    // Spec unchanged (labels, annotations, finalizers, status): allowed, with a warning.
+    let mut labels = broken_update();
+    labels["request"]["object"]["metadata"]["labels"] = json!({"team": "a"});
+    let a = answer(&view, Webhook::Validate, &labels);
+    assert_eq!(a["allowed"], true, "{a}");
+    assert!(a["warnings"][0].as_str().unwrap().contains("ModelConfig team-a/gpt4 does not exist"), "{a}");
+    // Being deleted: finalizer removal always goes through, silently.
+    let mut deleting = broken_update();
+    deleting["request"]["object"]["metadata"]["deletionTimestamp"] = json!("2026-11-25T22:30:00Z");
+    deleting["request"]["object"]["spec"]["description"] = json!("changed");
+    let a = answer(&view, Webhook::Validate, &deleting);
+    assert_eq!(a["allowed"], true, "{a}");
+    assert!(a["warnings"].is_null());
+    // A spec change is judged like a create.
+    let mut changed = broken_update();
+    changed["request"]["object"]["spec"]["description"] = json!("changed");
+    assert_eq!(answer(&view, Webhook::Validate, &changed)["allowed"], false);
+    // DELETE is always allowed.
+    let delete = fixture("kagent/agentharness-delete.validating.json");
+    assert_eq!(answer(&view, Webhook::Validate, &delete)["allowed"], true);
+}
+
+#[test]
+fn pods_are_judged_on_create_only() {
+    let view = view();
+    let secret_ref = json!({"name": "OPENAI_API_KEY", "valueFrom": {"secretKeyRef": {"name": "litellm-key", "key": "OPENAI_API_KEY"}}});
+    let mut create = fixture("kagent/pod-sandbox-create.validating.json");
+    create["request"]["object"]["spec"]["containers"][0]["env"].as_array_mut().unwrap().push(secret_ref);
+    let a = answer(&view, Webhook::Validate, &create);
+    assert_eq!(a["allowed"], false, "{a}");
+    assert!(
+        a["status"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Pod openshell/team-a-slackbot: container agent env OPENAI_API_KEY")
+    );
+    let mut update = create.clone();
+    update["request"]["operation"] = json!("UPDATE");
+    update["request"]["oldObject"] = update["request"]["object"].clone();
+    assert_eq!(answer(&view, Webhook::Validate, &update)["allowed"], true);
+    // The mutating webhook leaves updates alone too.
+    let mut mutate_update = fixture("kagent/pod-sandbox-create.mutating.json");
+    mutate_update["request"]["operation"] = json!("UPDATE");
+    mutate_update["request"]["oldObject"] = mutate_update["request"]["object"].clone();
+    let a = answer(&view, Webhook::Mutate, &mutate_update);
+    assert!(a["patch"].is_null(), "{a}");
+    // Ordinary pods from the fixtures get no patch.
+    for name in [
+        "pod-create.mutating.json",
+        "pod-create-generatename-token-user.mutating.json",
+        "pod-create-dryrun.mutating.json",
+    ] {
+        let a = answer(&view, Webhook::Mutate, &fixture(name));
+        assert_eq!(a["allowed"], true, "{name}");
+        assert!(a["patch"].is_null() && a["warnings"].is_null(), "{name}: {a}");
+    }
+}
+
+#[test]
+fn the_real_sandbox_pod_fixture_is_patched_idempotently_through_the_review() {
+    let view = view();
+    let mut review = fixture("kagent/pod-sandbox-create.mutating.json");
+    let a = answer(&view, Webhook::Mutate, &review);
+    let patch: Vec<u8> = serde_json::from_value(a["patch"].clone()).unwrap();
+    let patch: json_patch::Patch = serde_json::from_slice(&patch).unwrap();
+    json_patch::patch(&mut review["request"]["object"], &patch).unwrap();
+    let again = answer(&view, Webhook::Mutate, &review);
+    assert_eq!(again["allowed"], true);
+    assert!(again["patch"].is_null(), "second pass must not patch: {again}");
+}

@@ -1,0 +1,143 @@
+//! Cluster mode against a Kubernetes API server served by the test itself: the real kube-rs
+//! client, watchers and reflector stores, unchanged.
+
+mod common;
+
+use std::time::Duration;
+
+use common::fake_apiserver::FakeApi;
+use common::fixtures::repo_file;
+use common::server::{TestServer, eventually, health_get, serve_args};
+use common::tls::{Conn, Proto, client_config};
+use serde_json::{Value, json};
+
+const CLUSTER: &str = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: litellm-key, namespace: team-a}
+type: Opaque
+data: {OPENAI_API_KEY: c2stdGVzdC1ub3QtYS1yZWFsLWtleQ==}
+---
+apiVersion: kagent.dev/v1alpha2
+kind: ModelConfig
+metadata: {name: litellm-gpt, namespace: team-a}
+spec: {model: gpt-4.1-mini, apiKeySecret: litellm-key, apiKeySecretKey: OPENAI_API_KEY}
+---
+apiVersion: kagent.dev/v1alpha2
+kind: ModelConfig
+metadata: {name: gpt-missing-secret, namespace: team-a}
+spec: {model: gpt-4.1-mini, apiKeySecret: openai-creds, apiKeySecretKey: OPENAI_API_KEY}
+---
+apiVersion: kagent.dev/v1alpha2
+kind: AgentHarness
+metadata: {name: broken-object, namespace: team-a}
+spec: {backend: openclaw, env: "this is not a list"}
+"#;
+
+async fn start(api: &FakeApi, dir: &std::path::Path, extra: &[&str]) -> TestServer {
+    let kubeconfig = api.kubeconfig(dir);
+    let certs = dir.join("certs");
+    let mut flags = vec!["--kubeconfig", kubeconfig.to_str().unwrap(), "--dev-cert-dir", certs.to_str().unwrap()];
+    flags.extend_from_slice(extra);
+    let mut server = TestServer::start(serve_args(&flags)).await;
+    server.ca = certs.join("ca.crt");
+    server
+}
+
+async fn verdict(server: &TestServer, review: &str) -> Value {
+    let mut conn = Conn::open(server.addr(), client_config(&[&server.ca], Proto::H2), Proto::H2).await.unwrap();
+    let body = std::fs::read(repo_file(review)).unwrap();
+    let (_, bytes) = conn.post("/validate?timeout=5s", body).await.unwrap();
+    serde_json::from_slice::<Value>(&bytes).unwrap()["response"].clone()
+}
+
+#[tokio::test]
+async fn ready_only_after_sync_and_one_bad_object_does_not_stall_it() {
+    let api = FakeApi::start(CLUSTER, false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&api, dir.path(), &[]).await;
+    let health = server.running.health_addr;
+    // Lists are held back: not ready, and /readyz says why.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = health_get(health, "/readyz").await.unwrap();
+    assert_eq!(status, 503);
+    assert!(body.contains("view synced=false"), "{body}");
+    api.open_gate();
+    server.wait_ready(Duration::from_secs(10)).await;
+    // The undeserializable harness was skipped and counted; the good objects are held.
+    let (_, metrics) = health_get(health, "/metrics").await.unwrap();
+    assert!(metrics.contains("harness_guard_invalid_objects_total{kind=\"AgentHarness\"} 1"), "{metrics}");
+    assert!(metrics.contains("harness_guard_view_objects{kind=\"ModelConfig\"} 2"), "{metrics}");
+    assert!(metrics.contains("harness_guard_view_objects{kind=\"AgentHarness\"} 0"), "{metrics}");
+    // Secrets are watched without Helm releases and service-account tokens.
+    let queries = api.inner.queries.lock().unwrap().clone();
+    let secret_query = queries.iter().find(|(p, _)| p == "secrets").map(|(_, q)| q.clone()).unwrap();
+    assert!(
+        secret_query
+            .contains("fieldSelector=type%21%3Dhelm.sh%2Frelease.v1%2Ctype%21%3Dkubernetes.io%2Fservice-account-token"),
+        "{secret_query}"
+    );
+}
+
+#[tokio::test]
+async fn a_secret_created_after_the_denial_lets_the_harness_in() {
+    let api = FakeApi::start(CLUSTER, true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&api, dir.path(), &[]).await;
+    server.wait_ready(Duration::from_secs(10)).await;
+    let requests_after_sync = api.total();
+
+    let first = verdict(&server, "examples/reviews/harness-missing-secret.json").await;
+    assert_eq!(first["allowed"], false, "{first}");
+    assert!(
+        first["status"]["message"].as_str().unwrap().contains("Secret team-a/openai-creds does not exist"),
+        "{first}"
+    );
+    // Every lookup came from the view: the admission made no API request.
+    assert_eq!(api.total(), requests_after_sync, "admission must not call the API server");
+
+    api.apply(json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "openai-creds", "namespace": "team-a"},
+        "data": {"OPENAI_API_KEY": "c2stdGVzdC1vdGhlcg=="},
+    }));
+    eventually(Duration::from_secs(10), "harness allowed once the Secret exists", async || {
+        verdict(&server, "examples/reviews/harness-missing-secret.json").await["allowed"] == true
+    })
+    .await;
+
+    // Emptying the key, then deleting the Secret, shows up too.
+    api.apply(json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "openai-creds", "namespace": "team-a"},
+        "data": {"OPENAI_API_KEY": ""},
+    }));
+    eventually(Duration::from_secs(10), "emptied key denied", async || {
+        let v = verdict(&server, "examples/reviews/harness-missing-secret.json").await;
+        v["status"]["message"].as_str().is_some_and(|m| m.contains("its value is empty"))
+    })
+    .await;
+    api.delete("Secret", "team-a", "openai-creds");
+    eventually(Duration::from_secs(10), "deleted Secret denied", async || {
+        let v = verdict(&server, "examples/reviews/harness-missing-secret.json").await;
+        v["status"]["message"].as_str().is_some_and(|m| m.contains("does not exist"))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn namespaces_outside_the_watch_are_not_watched() {
+    let api = FakeApi::start(CLUSTER, true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, "watch:\n  namespaces: [team-b]\n").unwrap();
+    let server = start(&api, dir.path(), &["--config", policy.to_str().unwrap()]).await;
+    server.wait_ready(Duration::from_secs(10)).await;
+    // Only namespaced watches were made.
+    let queries = api.inner.queries.lock().unwrap().clone();
+    assert!(!queries.is_empty());
+    let v = verdict(&server, "examples/reviews/harness-missing-secret.json").await;
+    assert_eq!(v["allowed"], true, "{v}");
+    let warnings = v["warnings"].to_string();
+    assert!(warnings.contains("ModelConfig team-a/gpt-missing-secret is outside the namespaces"), "{warnings}");
+}

@@ -1,0 +1,229 @@
+//! A Kubernetes API server for tests: list and watch (and get) for Secrets, ConfigMaps,
+//! AgentHarnesses and ModelConfigs over plain HTTP on loopback, so the real kube-rs client,
+//! watchers and reflectors run unchanged. Objects are changed from the test; every request is
+//! counted.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, broadcast};
+
+/// The four resources, by plural.
+const RESOURCES: [(&str, &str, &str); 4] = [
+    ("secrets", "v1", "Secret"),
+    ("configmaps", "v1", "ConfigMap"),
+    ("agentharnesses", "kagent.dev/v1alpha2", "AgentHarness"),
+    ("modelconfigs", "kagent.dev/v1alpha2", "ModelConfig"),
+];
+
+type Objects = BTreeMap<String, BTreeMap<(String, String), Value>>;
+
+pub struct Inner {
+    objects: Mutex<Objects>,
+    rv: AtomicU64,
+    events: broadcast::Sender<(String, Value)>,
+    /// Lists wait until the gate opens (to test readiness before sync).
+    gate_open: AtomicBool,
+    gate: Notify,
+    /// Requests by kind: "list", "watch", "get".
+    pub requests: Mutex<BTreeMap<String, u64>>,
+    /// Query strings seen, by plural.
+    pub queries: Mutex<Vec<(String, String)>>,
+    /// While set, every request answers this status.
+    pub fail_with: Mutex<Option<u16>>,
+}
+
+#[derive(Clone)]
+pub struct FakeApi {
+    pub addr: std::net::SocketAddr,
+    pub inner: Arc<Inner>,
+}
+
+impl FakeApi {
+    /// Starts on 127.0.0.1:0 holding the objects of `yaml` (multi-document).
+    pub async fn start(yaml: &str, gate_open: bool) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        let inner = Arc::new(Inner {
+            objects: Mutex::new(BTreeMap::new()),
+            rv: AtomicU64::new(1),
+            events,
+            gate_open: AtomicBool::new(gate_open),
+            gate: Notify::new(),
+            requests: Mutex::new(BTreeMap::new()),
+            queries: Mutex::new(Vec::new()),
+            fail_with: Mutex::new(None),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new().fallback(handle).with_state(inner.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let api = Self { addr, inner };
+        let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).unwrap();
+        for doc in docs.into_iter().filter(|d| !d.is_null()) {
+            api.apply(doc);
+        }
+        api
+    }
+
+    /// A kubeconfig file for this server.
+    pub fn kubeconfig(&self, dir: &std::path::Path) -> std::path::PathBuf {
+        let path = dir.join("kubeconfig");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {{server: \"http://{}\"}}\n\
+             users:\n- name: fake\n  user: {{}}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: fake}}\n\
+             current-context: fake\n",
+            self.addr
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    pub fn open_gate(&self) {
+        self.inner.gate_open.store(true, Ordering::SeqCst);
+        self.inner.gate.notify_waiters();
+    }
+
+    fn plural_of(kind: &str) -> &'static str {
+        RESOURCES.iter().find(|(_, _, k)| *k == kind).map(|(p, _, _)| *p).unwrap_or_else(|| panic!("kind {kind}"))
+    }
+
+    /// Creates or replaces an object and tells watchers.
+    pub fn apply(&self, mut obj: Value) {
+        let plural = Self::plural_of(obj["kind"].as_str().unwrap());
+        let rv = self.inner.rv.fetch_add(1, Ordering::SeqCst) + 1;
+        obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+        if obj["metadata"]["uid"].is_null() {
+            obj["metadata"]["uid"] = json!(format!("uid-{rv}"));
+        }
+        let key = (
+            obj["metadata"]["namespace"].as_str().unwrap().to_string(),
+            obj["metadata"]["name"].as_str().unwrap().to_string(),
+        );
+        let existed = self
+            .inner
+            .objects
+            .lock()
+            .unwrap()
+            .entry(plural.to_string())
+            .or_default()
+            .insert(key, obj.clone())
+            .is_some();
+        let kind = if existed { "MODIFIED" } else { "ADDED" };
+        let _ = self.inner.events.send((plural.to_string(), json!({"type": kind, "object": obj})));
+    }
+
+    /// Deletes an object and tells watchers.
+    pub fn delete(&self, kind: &str, namespace: &str, name: &str) {
+        let plural = Self::plural_of(kind);
+        let removed = self
+            .inner
+            .objects
+            .lock()
+            .unwrap()
+            .entry(plural.to_string())
+            .or_default()
+            .remove(&(namespace.into(), name.into()));
+        if let Some(mut obj) = removed {
+            let rv = self.inner.rv.fetch_add(1, Ordering::SeqCst) + 1;
+            obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+            let _ = self.inner.events.send((plural.to_string(), json!({"type": "DELETED", "object": obj})));
+        }
+    }
+
+    /// Requests of `kind` ("list", "watch", "get") served so far.
+    pub fn count(&self, kind: &str) -> u64 {
+        self.inner.requests.lock().unwrap().get(kind).copied().unwrap_or(0)
+    }
+
+    /// All requests served so far.
+    pub fn total(&self) -> u64 {
+        self.inner.requests.lock().unwrap().values().sum()
+    }
+}
+
+/// `(plural, namespace, name)` from an API path.
+fn parse_path(path: &str) -> Option<(String, Option<String>, Option<String>)> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let rest = match parts.as_slice() {
+        ["api", "v1", rest @ ..] => rest,
+        ["apis", _, _, rest @ ..] => rest,
+        _ => return None,
+    };
+    match rest {
+        [plural] => Some((plural.to_string(), None, None)),
+        ["namespaces", ns, plural] => Some((plural.to_string(), Some(ns.to_string()), None)),
+        ["namespaces", ns, plural, name] => Some((plural.to_string(), Some(ns.to_string()), Some(name.to_string()))),
+        _ => None,
+    }
+}
+
+async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
+    let query = req.uri().query().unwrap_or("").to_string();
+    let Some((plural, ns, name)) = parse_path(req.uri().path()) else {
+        return (StatusCode::NOT_FOUND, "unknown path").into_response();
+    };
+    let Some((_, api_version, kind)) = RESOURCES.iter().find(|(p, _, _)| *p == plural) else {
+        return (StatusCode::NOT_FOUND, "unknown resource").into_response();
+    };
+    let watch = query.split('&').any(|kv| kv == "watch=true" || kv == "watch=1");
+    let verb = if watch {
+        "watch"
+    } else if name.is_some() {
+        "get"
+    } else {
+        "list"
+    };
+    *inner.requests.lock().unwrap().entry(verb.to_string()).or_default() += 1;
+    inner.queries.lock().unwrap().push((plural.clone(), query.clone()));
+    if let Some(code) = *inner.fail_with.lock().unwrap() {
+        let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "message": "injected failure"});
+        return (StatusCode::from_u16(code).unwrap(), status.to_string()).into_response();
+    }
+    let in_scope = |key: &(String, String)| ns.as_deref().is_none_or(|n| n == key.0);
+    if !watch {
+        while !inner.gate_open.load(Ordering::SeqCst) {
+            let notified = inner.gate.notified();
+            if inner.gate_open.load(Ordering::SeqCst) {
+                break;
+            }
+            notified.await;
+        }
+    }
+    let objects = inner.objects.lock().unwrap().get(&plural).cloned().unwrap_or_default();
+    let rv = inner.rv.load(Ordering::SeqCst).to_string();
+    if let Some(name) = name {
+        return match objects.get(&(ns.unwrap_or_default(), name)) {
+            Some(obj) => axum::Json(obj.clone()).into_response(),
+            None => (StatusCode::NOT_FOUND, json!({"kind": "Status", "code": 404}).to_string()).into_response(),
+        };
+    }
+    if !watch {
+        let items: Vec<Value> = objects.iter().filter(|(k, _)| in_scope(k)).map(|(_, v)| v.clone()).collect();
+        let list = json!({"apiVersion": api_version, "kind": format!("{kind}List"), "metadata": {"resourceVersion": rv}, "items": items});
+        return axum::Json(list).into_response();
+    }
+    let rx = inner.events.subscribe();
+    let stream = futures::stream::unfold((rx, plural, ns), |(mut rx, plural, ns)| async move {
+        loop {
+            match rx.recv().await {
+                Ok((p, event))
+                    if p == plural && ns.as_deref().is_none_or(|n| event["object"]["metadata"]["namespace"] == n) =>
+                {
+                    let line = Bytes::from(format!("{event}\n"));
+                    return Some((Ok::<_, Infallible>(line), (rx, plural, ns)));
+                }
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    });
+    Response::builder().header("content-type", "application/json").body(Body::from_stream(stream)).unwrap()
+}

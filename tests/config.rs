@@ -1,0 +1,84 @@
+//! Flags, their `HARNESS_GUARD_*` fallbacks, and the policy file: a bad file is refused with a
+//! message naming the field.
+
+mod common;
+
+use common::server::serve_args;
+use harness_guard::config::{Source, parse_policy};
+use harness_guard::core::policy::{Action, Rule};
+use harness_guard::server::router::parse_timeout;
+use std::time::Duration;
+
+#[test]
+fn policy_files() {
+    let policy =
+        parse_policy("rules:\n  model-config-exists: warn\nsandbox:\n  overwrite: true\n  noProxyExtra: [a.example]\n")
+            .unwrap();
+    assert_eq!(policy.action(Rule::ModelConfigExists), Action::Warn);
+    assert_eq!(policy.action(Rule::ModelSecretResolves), Action::Deny);
+    assert!(policy.sandbox.overwrite);
+    assert_eq!(policy.sandbox.containers, vec!["agent"], "unset fields keep their defaults");
+    assert_eq!(parse_policy("# only a comment\n").unwrap(), Default::default());
+
+    let refused = [
+        ("rules:\n  model-config-exist: warn\n", "model-config-exist"),
+        ("rules:\n  model-config-exists: block\n", "block"),
+        ("sandbox:\n  proxyURL: http://x\n", "proxyURL"),
+        ("sandbox:\n  proxyUrl: not a url\n", "sandbox.proxyUrl"),
+        ("sandbox:\n  containers: []\n", "sandbox.containers"),
+        ("sandbox:\n  namespaces: []\n", "sandbox.namespaces"),
+        ("watch:\n  namespaces: team-a\n", "namespaces"),
+        ("rulez: {}\n", "rulez"),
+    ];
+    for (text, field) in refused {
+        let err = parse_policy(text).expect_err(text);
+        assert!(err.contains(field), "{text:?}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_policy_file_stops_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.yaml");
+    std::fs::write(&path, "sandbox:\n  overwrite: maybe\n").unwrap();
+    let args =
+        serve_args(&["--config", path.to_str().unwrap(), "--dev-cert-dir", dir.path().join("c").to_str().unwrap()]);
+    let err = harness_guard::app::start(args, std::future::pending()).await.err().expect("refused").to_string();
+    assert!(err.contains("policy.yaml") && err.contains("overwrite"), "{err}");
+}
+
+#[test]
+fn sources_and_defaults() {
+    let args = serve_args(&[]);
+    assert_eq!(args.source(), Source::Manifests("examples/cluster".into()));
+    assert_eq!(serve_args(&["--kubeconfig", "/k"]).source(), Source::Cluster(Some("/k".into())));
+    assert_eq!(serve_args(&["--manifests", "/m"]).source(), Source::Manifests("/m".into()));
+}
+
+#[test]
+fn apiserver_timeouts() {
+    assert_eq!(parse_timeout(Some("5s")), Duration::from_secs(5));
+    assert_eq!(parse_timeout(Some("30s")), Duration::from_secs(30));
+    assert_eq!(parse_timeout(Some("1500ms")), Duration::from_millis(1500));
+    assert_eq!(parse_timeout(None), Duration::from_secs(10));
+    assert_eq!(parse_timeout(Some("soon")), Duration::from_secs(10));
+    assert_eq!(parse_timeout(Some("0s")), Duration::from_secs(10));
+}
+
+#[test]
+fn flags_fall_back_to_environment_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, "rules: {nope: warn}\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness-guard"))
+        .arg("serve")
+        .env("HARNESS_GUARD_CONFIG", &policy)
+        .env("HARNESS_GUARD_DEV_CERT_DIR", dir.path().join("certs"))
+        .env("HARNESS_GUARD_LISTEN", "127.0.0.1:0")
+        .env("HARNESS_GUARD_HEALTH_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("policy.yaml") && stderr.contains("nope"), "{stderr}");
+}
