@@ -95,46 +95,38 @@ impl FakeApi {
         RESOURCES.iter().find(|(_, _, k)| *k == kind).map(|(p, _, _)| *p).unwrap_or_else(|| panic!("kind {kind}"))
     }
 
+    fn next_rv(&self) -> String {
+        (self.inner.rv.fetch_add(1, Ordering::SeqCst) + 1).to_string()
+    }
+
+    fn store<R>(&self, plural: &str, f: impl FnOnce(&mut BTreeMap<(String, String), Value>) -> R) -> R {
+        f(self.inner.objects.lock().unwrap().entry(plural.to_string()).or_default())
+    }
+
+    fn notify(&self, plural: &str, kind: &str, obj: Value) {
+        let _ = self.inner.events.send((plural.to_string(), json!({"type": kind, "object": obj})));
+    }
+
     /// Creates or replaces an object and tells watchers.
     pub fn apply(&self, mut obj: Value) {
         let plural = Self::plural_of(obj["kind"].as_str().unwrap());
-        let rv = self.inner.rv.fetch_add(1, Ordering::SeqCst) + 1;
-        obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+        let rv = self.next_rv();
+        obj["metadata"]["resourceVersion"] = json!(rv);
         if obj["metadata"]["uid"].is_null() {
             obj["metadata"]["uid"] = json!(format!("uid-{rv}"));
         }
-        let key = (
-            obj["metadata"]["namespace"].as_str().unwrap().to_string(),
-            obj["metadata"]["name"].as_str().unwrap().to_string(),
-        );
-        let existed = self
-            .inner
-            .objects
-            .lock()
-            .unwrap()
-            .entry(plural.to_string())
-            .or_default()
-            .insert(key, obj.clone())
-            .is_some();
-        let kind = if existed { "MODIFIED" } else { "ADDED" };
-        let _ = self.inner.events.send((plural.to_string(), json!({"type": kind, "object": obj})));
+        let meta = |k: &str| obj["metadata"][k].as_str().unwrap_or_default().to_string();
+        let key = (meta("namespace"), meta("name"));
+        let existed = self.store(plural, |objects| objects.insert(key, obj.clone()).is_some());
+        self.notify(plural, if existed { "MODIFIED" } else { "ADDED" }, obj);
     }
 
     /// Deletes an object and tells watchers.
     pub fn delete(&self, kind: &str, namespace: &str, name: &str) {
         let plural = Self::plural_of(kind);
-        let removed = self
-            .inner
-            .objects
-            .lock()
-            .unwrap()
-            .entry(plural.to_string())
-            .or_default()
-            .remove(&(namespace.into(), name.into()));
-        if let Some(mut obj) = removed {
-            let rv = self.inner.rv.fetch_add(1, Ordering::SeqCst) + 1;
-            obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-            let _ = self.inner.events.send((plural.to_string(), json!({"type": "DELETED", "object": obj})));
+        if let Some(mut obj) = self.store(plural, |objects| objects.remove(&(namespace.into(), name.into()))) {
+            obj["metadata"]["resourceVersion"] = json!(self.next_rv());
+            self.notify(plural, "DELETED", obj);
         }
     }
 
