@@ -211,3 +211,41 @@ async fn health_ready_and_metrics() {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
 }
+
+/// The answers README.md promises for each example.
+#[tokio::test]
+async fn every_example_review_gets_its_documented_answer_over_tls() {
+    let server = server().await;
+    let mut conn = Conn::open(server.addr(), client_config(&[&server.ca], Proto::H2), Proto::H2).await.unwrap();
+    let rows: &[(&str, bool, &str)] = &[
+        ("good", true, ""),
+        ("bad-ref", false, "is not a ModelConfig reference (more than one \"/\")"),
+        ("no-modelconfig", false, "ModelConfig team-a/gpt4 does not exist"),
+        ("no-secret-named", false, "Ollama included"),
+        ("passthrough", false, "spec.apiKeyPassthrough, which kagent's OpenShell runtime rejects"),
+        ("missing-secret", false, "Secret team-a/openai-creds does not exist"),
+        ("wrong-key", false, "has no key \"api-key\" (keys present: OPENAI_API_KEY)"),
+        ("empty-key", false, "has key \"OPENAI_API_KEY\", but its value is empty"),
+        ("bad-channel", false, "has no key \"bot-token\" (keys present: app, bot)"),
+        ("key-in-env", false, "spec.env[0] (LLM_TOKEN) holds the model API key"),
+        ("no-egress", true, "LLM host litellm.example.internal"),
+    ];
+    let dir = std::fs::read_dir(repo_file("examples/reviews")).unwrap().count();
+    assert_eq!(dir, rows.len() + 1, "every example review (and the sandbox pod) has a row");
+    for (name, allowed, says) in rows {
+        let body = std::fs::read(repo_file(&format!("examples/reviews/harness-{name}.json"))).unwrap();
+        let (_, bytes) = conn.post("/validate?timeout=5s", body).await.unwrap();
+        let a = serde_json::from_slice::<Value>(&bytes).unwrap()["response"].clone();
+        assert_eq!(a["allowed"], *allowed, "{name}: {a}");
+        let text = if *allowed { a["warnings"].to_string() } else { a["status"]["message"].to_string() };
+        assert!(text.contains(&says.replace('"', "\\\"")), "{name}: {text}");
+        if !allowed {
+            assert_eq!(a["status"]["code"], 403, "{name}");
+            assert_eq!(a["status"]["reason"], "Forbidden", "{name}");
+            assert!(
+                a["status"]["message"].as_str().unwrap().starts_with(&format!("AgentHarness team-a/{name}"))
+                    || *name == "good"
+            );
+        }
+    }
+}
