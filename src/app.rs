@@ -8,6 +8,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::cluster::lease::Elector;
+use crate::cluster::selfsigned::{Lifetimes, SelfSigned};
 use crate::cluster::view::View;
 use crate::cluster::{manifests, watch as watchers};
 use crate::config::{ServeArgs, Source, load_policy};
@@ -15,7 +17,7 @@ use crate::core::policy::Policy;
 use crate::core::view::Digester;
 use crate::server::router::{AppState, Readiness, health_router, webhook_router};
 use crate::server::serve::{Limits, serve_tls};
-use crate::server::tls::CertSource;
+use crate::server::tls::{CertSource, load_pair};
 use crate::telemetry::Metrics;
 
 /// Why the server could not start.
@@ -75,28 +77,19 @@ pub async fn start(
     let (view, feeds) = View::new(&policy.watch, digester.clone());
     let view = Arc::new(view);
 
-    let (cert, key, ca_file) = match (&args.tls_cert_file, &args.tls_key_file) {
-        (Some(cert), Some(key)) => (cert.clone(), key.clone(), None),
-        _ => {
-            let (cert, key) = crate::certs::ensure_dev_certs(&args.dev_cert_dir)?;
-            (cert, key, Some(args.dev_cert_dir.join(crate::certs::CA_CERT)))
-        }
+    let client = match args.source() {
+        Source::Cluster(kubeconfig) => Ok(kube_client(kubeconfig).await?),
+        Source::Manifests(dir) => Err(dir),
     };
-    let (certs, loaded) = CertSource::load(cert, key, &metrics)?;
-    readiness.cert_loaded.store(true, Ordering::Release);
-    let poll = Duration::from_secs(args.cert_poll_seconds.max(1));
-    let reloader = tokio::spawn(certs.clone().watch(loaded, poll, metrics.clone()));
-
-    let watch_tasks = match args.source() {
-        Source::Manifests(dir) => {
+    let certs = CertSource::new();
+    let (cert_task, ca_file) = start_certs(&args, client.as_ref().ok(), &certs, &readiness, &metrics)?;
+    let watch_tasks = match client {
+        Ok(client) => Some(watchers::spawn_watchers(client, feeds, &policy.watch, digester, metrics.clone())),
+        Err(dir) => {
             let objects = manifests::load_dir(&dir, &digester)?;
             tracing::info!(dir = %dir.display(), objects = objects.len(), skipped = objects.skipped, "cluster view read from manifests");
             objects.feed(feeds);
             None
-        }
-        Source::Cluster(kubeconfig) => {
-            let client = kube_client(kubeconfig).await?;
-            Some(watchers::spawn_watchers(client, feeds, &policy.watch, digester, metrics.clone()))
         }
     };
     {
@@ -137,11 +130,61 @@ pub async fn start(
         if let Err(error) = health {
             tracing::warn!(%error, "health server stopped with an error");
         }
-        reloader.abort();
+        cert_task.abort();
         drop(watch_tasks);
         tracing::info!("shut down");
     });
     Ok(Running { webhook_addr, health_addr, ca_file, state, done })
+}
+
+/// Loads or manages the serving certificate and starts the task that keeps it current.
+fn start_certs(
+    args: &ServeArgs,
+    client: Option<&kube::Client>,
+    certs: &Arc<CertSource>,
+    readiness: &Arc<Readiness>,
+    metrics: &Arc<Metrics>,
+) -> Result<(tokio::task::JoinHandle<()>, Option<PathBuf>), StartError> {
+    if let Some(secret) = &args.self_signed.secret {
+        let client = client.ok_or_else(|| {
+            StartError::Kube("--self-signed-secret needs cluster mode (--kubeconfig or in-cluster)".into())
+        })?;
+        let s = &args.self_signed;
+        let ns = s.namespace.as_str();
+        let lifetimes = Lifetimes {
+            ca: Duration::from_secs(s.ca_validity_seconds),
+            leaf: Duration::from_secs(s.leaf_validity_seconds),
+            renew_before: Duration::from_secs(s.renew_before_seconds),
+            check_every: Duration::from_secs(s.check_seconds.max(1)),
+        };
+        let lease_duration = (lifetimes.check_every * 3).max(Duration::from_secs(15));
+        let elector =
+            Elector::new(kube::Api::namespaced(client.clone(), ns), s.lease.clone(), s.identity(), lease_duration);
+        let manager = SelfSigned {
+            secrets: kube::Api::namespaced(client.clone(), ns),
+            secret_name: secret.clone(),
+            validating: s.validating_webhook.clone().map(|n| (kube::Api::all(client.clone()), n)),
+            mutating: s.mutating_webhook.clone().map(|n| (kube::Api::all(client.clone()), n)),
+            dns_names: s.dns_names(),
+            elector: Arc::new(elector),
+            lifetimes,
+        };
+        let task = tokio::spawn(manager.run(certs.clone(), readiness.clone(), metrics.clone()));
+        return Ok((task, None));
+    }
+    let (cert, key, ca_file) = match (&args.tls_cert_file, &args.tls_key_file) {
+        (Some(cert), Some(key)) => (cert.clone(), key.clone(), None),
+        _ => {
+            let (cert, key) = crate::certs::ensure_dev_certs(&args.dev_cert_dir)?;
+            (cert, key, Some(args.dev_cert_dir.join(crate::certs::CA_CERT)))
+        }
+    };
+    let loaded = load_pair(&cert, &key)?;
+    certs.set(&loaded, metrics);
+    readiness.cert_loaded.store(true, Ordering::Release);
+    let poll = Duration::from_secs(args.cert_poll_seconds.max(1));
+    let task = tokio::spawn(certs.clone().watch_files((cert, key), loaded, poll, metrics.clone()));
+    Ok((task, ca_file))
 }
 
 async fn kube_client(kubeconfig: Option<PathBuf>) -> Result<kube::Client, StartError> {

@@ -34,6 +34,7 @@ pub enum CertError {
 }
 
 /// A CA and a serving pair, as PEM.
+#[derive(Clone, PartialEq)]
 pub struct Bundle {
     /// CA certificate.
     pub ca_cert: String,
@@ -46,31 +47,128 @@ pub struct Bundle {
 }
 
 /// Makes a CA valid for `validity` and a serving certificate for `dns_names` (IP literals become
-/// IP SANs) signed by it.
+/// IP SANs) signed by it, valid as long.
 pub fn generate(dns_names: &[String], validity: Duration) -> Result<Bundle, CertError> {
+    generate_with(dns_names, validity, validity)
+}
+
+/// Like [`generate`], with separate lifetimes for the CA and the serving certificate.
+pub fn generate_with(
+    dns_names: &[String],
+    ca_validity: Duration,
+    leaf_validity: Duration,
+) -> Result<Bundle, CertError> {
     let now = time::OffsetDateTime::now_utc();
-    let not_after = now + validity;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.distinguished_name.push(DnType::CommonName, "harness-guard CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca_params.key_usages =
         vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     ca_params.not_before = now - Duration::from_secs(300);
-    ca_params.not_after = not_after;
+    ca_params.not_after = now + ca_validity;
     let ca_key = KeyPair::generate()?;
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    let ca_key_pem = ca_key.serialize_pem();
-    let issuer = Issuer::new(ca_params, ca_key);
+    let ca_cert = ca_params.self_signed(&ca_key)?.pem();
+    let ca_key = ca_key.serialize_pem();
+    let (cert, key) = issue_leaf(&ca_cert, &ca_key, dns_names, leaf_validity)?;
+    Ok(Bundle { ca_cert, ca_key, cert, key })
+}
 
+/// Issues a serving certificate for `dns_names` under an existing CA (PEM).
+pub fn issue_leaf(
+    ca_cert: &str,
+    ca_key: &str,
+    dns_names: &[String],
+    validity: Duration,
+) -> Result<(String, String), CertError> {
+    let now = time::OffsetDateTime::now_utc();
+    let issuer = Issuer::from_ca_cert_pem(ca_cert, KeyPair::from_pem(ca_key)?)?;
     let mut params = CertificateParams::new(dns_names.to_vec())?;
     params.distinguished_name.push(DnType::CommonName, dns_names.first().cloned().unwrap_or_default());
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     params.not_before = now - Duration::from_secs(300);
-    params.not_after = not_after;
+    params.not_after = now + validity;
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, &issuer)?;
-    Ok(Bundle { ca_cert: ca_cert.pem(), ca_key: ca_key_pem, cert: cert.pem(), key: key.serialize_pem() })
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// What the certificate writer should do with the pair it found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// It is good: keep it.
+    Keep,
+    /// Issue a new serving certificate under the same CA (the caBundle does not change, so no
+    /// request fails during the swap).
+    RenewLeaf,
+    /// Nothing usable, or the CA itself is near its end: a new CA and serving certificate.
+    NewCa,
+}
+
+/// Decides what to do with `found` at `now` (Unix seconds): renew the serving certificate
+/// `renew_before` ahead of its expiry or when its names no longer fit, and the CA when it would
+/// expire before a renewed serving certificate would.
+pub fn plan(
+    found: Option<&Bundle>,
+    dns_names: &[String],
+    now: i64,
+    renew_before: Duration,
+    leaf_validity: Duration,
+) -> Plan {
+    let Some(found) = found else { return Plan::NewCa };
+    let (Some(ca), Some(leaf)) = (cert_facts(&found.ca_cert), cert_facts(&found.cert)) else { return Plan::NewCa };
+    if ca.not_after - now < (renew_before + leaf_validity).as_secs() as i64 {
+        return Plan::NewCa;
+    }
+    let names_fit = dns_names.iter().all(|n| leaf.names.contains(n));
+    if leaf.not_after - now < renew_before.as_secs() as i64 || !names_fit || leaf.issuer != ca.subject {
+        return Plan::RenewLeaf;
+    }
+    Plan::Keep
+}
+
+struct CertFacts {
+    not_after: i64,
+    names: Vec<String>,
+    subject: String,
+    issuer: String,
+}
+
+fn cert_facts(pem: &str) -> Option<CertFacts> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let der = CertificateDer::from_pem_slice(pem.as_bytes()).ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    let names = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_string()),
+                    x509_parser::extensions::GeneralName::IPAddress(ip) => ip_string(ip),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(CertFacts {
+        not_after: cert.validity().not_after.timestamp(),
+        names,
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+    })
+}
+
+fn ip_string(bytes: &[u8]) -> Option<String> {
+    match bytes.len() {
+        4 => Some(std::net::IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?).to_string()),
+        16 => Some(std::net::IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?).to_string()),
+        _ => None,
+    }
 }
 
 impl Bundle {
@@ -111,11 +209,14 @@ fn write_file(path: &Path, text: &str, private: bool) -> std::io::Result<()> {
 /// written otherwise. Returns the paths of the serving certificate and key.
 pub fn ensure_dev_certs(dir: &Path) -> Result<(PathBuf, PathBuf), CertError> {
     let (cert, key) = (dir.join(TLS_CERT), dir.join(TLS_KEY));
-    let usable = crate::server::tls::load_pair(&cert, &key)
-        .is_ok_and(|loaded| loaded.not_after > time::OffsetDateTime::now_utc().unix_timestamp() + 86_400);
-    if !usable || !dir.join(CA_CERT).exists() {
-        let names = ["localhost", "127.0.0.1", "::1"].map(String::from);
-        generate(&names, Duration::from_secs(365 * 86_400))?.write(dir)?;
+    let names = ["localhost", "127.0.0.1", "::1"].map(String::from);
+    let read = |name| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    let found = Bundle { ca_cert: read(CA_CERT), ca_key: read(CA_KEY), cert: read(TLS_CERT), key: read(TLS_KEY) };
+    let (day, year) = (Duration::from_secs(86_400), Duration::from_secs(365 * 86_400));
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let loads = crate::server::tls::load_pair(&cert, &key).is_ok();
+    if !loads || plan(Some(&found), &names, now, day, day) != Plan::Keep {
+        generate(&names, year)?.write(dir)?;
     }
     Ok((cert, key))
 }

@@ -34,7 +34,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the admission webhook server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Write a CA and a serving certificate for local and test use.
     Certs(CertsArgs),
 }
@@ -75,6 +75,65 @@ pub struct ServeArgs {
     /// Seconds between checks of the certificate files (file events also trigger a check).
     #[arg(long, env = "HARNESS_GUARD_CERT_POLL_SECONDS", default_value_t = 10)]
     pub cert_poll_seconds: u64,
+    /// Self-signed mode (cluster only): keep the CA and serving pair in this TLS Secret of the
+    /// release namespace, shared by all replicas, and write the CA into the webhook configurations.
+    #[command(flatten)]
+    pub self_signed: SelfSignedArgs,
+}
+
+/// Flags of the self-signed certificate mode.
+#[derive(Debug, Args)]
+pub struct SelfSignedArgs {
+    /// Name of the TLS Secret; setting it turns self-signed mode on.
+    #[arg(long = "self-signed-secret", env = "HARNESS_GUARD_SELF_SIGNED_SECRET", conflicts_with = "tls_cert_file")]
+    pub secret: Option<String>,
+    /// The release namespace (TLS Secret, Lease, Service).
+    #[arg(long, env = "HARNESS_GUARD_NAMESPACE", default_value = "harness-guard")]
+    pub namespace: String,
+    /// The Service in front of the webhook; the certificate covers its DNS names.
+    #[arg(long, env = "HARNESS_GUARD_SERVICE", default_value = "harness-guard")]
+    pub service: String,
+    /// ValidatingWebhookConfiguration whose caBundle to keep.
+    #[arg(long, env = "HARNESS_GUARD_VALIDATING_WEBHOOK")]
+    pub validating_webhook: Option<String>,
+    /// MutatingWebhookConfiguration whose caBundle to keep.
+    #[arg(long, env = "HARNESS_GUARD_MUTATING_WEBHOOK")]
+    pub mutating_webhook: Option<String>,
+    /// Lease that elects the single writer.
+    #[arg(long, env = "HARNESS_GUARD_LEASE", default_value = "harness-guard")]
+    pub lease: String,
+    /// This replica's identity in the Lease [default: $POD_NAME, then $HOSTNAME].
+    #[arg(long, env = "HARNESS_GUARD_IDENTITY")]
+    pub identity: Option<String>,
+    /// Lifetime of the serving certificate, in seconds.
+    #[arg(long, env = "HARNESS_GUARD_LEAF_VALIDITY_SECONDS", default_value_t = 365 * 86_400)]
+    pub leaf_validity_seconds: u64,
+    /// Renew the serving certificate this many seconds before it expires.
+    #[arg(long, env = "HARNESS_GUARD_RENEW_BEFORE_SECONDS", default_value_t = 30 * 86_400)]
+    pub renew_before_seconds: u64,
+    /// Lifetime of the CA, in seconds.
+    #[arg(long, env = "HARNESS_GUARD_CA_VALIDITY_SECONDS", default_value_t = 10 * 365 * 86_400)]
+    pub ca_validity_seconds: u64,
+    /// Seconds between checks of the Secret, the Lease and the caBundles.
+    #[arg(long = "cert-check-seconds", env = "HARNESS_GUARD_CERT_CHECK_SECONDS", default_value_t = 60)]
+    pub check_seconds: u64,
+}
+
+impl SelfSignedArgs {
+    /// The Service's DNS names, as the apiserver addresses it.
+    pub fn dns_names(&self) -> Vec<String> {
+        let (svc, ns) = (&self.service, &self.namespace);
+        vec![svc.clone(), format!("{svc}.{ns}"), format!("{svc}.{ns}.svc"), format!("{svc}.{ns}.svc.cluster.local")]
+    }
+
+    /// The Lease identity.
+    pub fn identity(&self) -> String {
+        self.identity
+            .clone()
+            .or_else(|| std::env::var("POD_NAME").ok())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| format!("harness-guard-{}", std::process::id()))
+    }
 }
 
 /// `harness-guard certs`.

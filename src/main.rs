@@ -14,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
         Command::Serve(args) => {
-            let running = app::start(args, app::shutdown_signal()).await?;
+            let running = app::start(*args, app::shutdown_signal()).await?;
             eprintln!("{}", app::banner(&running));
             running.done.await.context("server task failed")?;
         }

@@ -2,6 +2,8 @@
 //! mode or by a manifest directory in the built-in default.
 
 pub mod ingest;
+pub mod lease;
 pub mod manifests;
+pub mod selfsigned;
 pub mod view;
 pub mod watch;

@@ -16,12 +16,17 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, broadcast};
 
-/// The four resources, by plural.
-const RESOURCES: [(&str, &str, &str); 4] = [
+/// The resources served, by plural: what the view watches, and what the certificate writer and
+/// the audit write.
+const RESOURCES: [(&str, &str, &str); 8] = [
     ("secrets", "v1", "Secret"),
     ("configmaps", "v1", "ConfigMap"),
     ("agentharnesses", "kagent.dev/v1alpha2", "AgentHarness"),
     ("modelconfigs", "kagent.dev/v1alpha2", "ModelConfig"),
+    ("leases", "coordination.k8s.io/v1", "Lease"),
+    ("validatingwebhookconfigurations", "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"),
+    ("mutatingwebhookconfigurations", "admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"),
+    ("events", "events.k8s.io/v1", "Event"),
 ];
 
 type Objects = BTreeMap<String, BTreeMap<(String, String), Value>>;
@@ -135,6 +140,16 @@ impl FakeApi {
         self.inner.requests.lock().unwrap().get(kind).copied().unwrap_or(0)
     }
 
+    /// The stored object, if any (cluster-scoped objects have namespace "").
+    pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+        self.store(Self::plural_of(kind), |objects| objects.get(&(namespace.into(), name.into())).cloned())
+    }
+
+    /// Every stored object of `kind`.
+    pub fn list(&self, kind: &str) -> Vec<Value> {
+        self.store(Self::plural_of(kind), |objects| objects.values().cloned().collect())
+    }
+
     /// All requests served so far.
     pub fn total(&self) -> u64 {
         self.inner.requests.lock().unwrap().values().sum()
@@ -151,6 +166,7 @@ fn parse_path(path: &str) -> Option<(String, Option<String>, Option<String>)> {
     };
     match rest {
         [plural] => Some((plural.to_string(), None, None)),
+        [plural, name] => Some((plural.to_string(), None, Some(name.to_string()))),
         ["namespaces", ns, plural] => Some((plural.to_string(), Some(ns.to_string()), None)),
         ["namespaces", ns, plural, name] => Some((plural.to_string(), Some(ns.to_string()), Some(name.to_string()))),
         _ => None,
@@ -160,24 +176,33 @@ fn parse_path(path: &str) -> Option<(String, Option<String>, Option<String>)> {
 async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     let query = req.uri().query().unwrap_or("").to_string();
     let Some((plural, ns, name)) = parse_path(req.uri().path()) else {
-        return (StatusCode::NOT_FOUND, "unknown path").into_response();
+        return status(404, "NotFound", "unknown path");
     };
     let Some((_, api_version, kind)) = RESOURCES.iter().find(|(p, _, _)| *p == plural) else {
-        return (StatusCode::NOT_FOUND, "unknown resource").into_response();
+        return status(404, "NotFound", "unknown resource");
     };
     let watch = query.split('&').any(|kv| kv == "watch=true" || kv == "watch=1");
-    let verb = if watch {
-        "watch"
-    } else if name.is_some() {
-        "get"
-    } else {
-        "list"
+    let method = req.method().clone();
+    let verb = match method.as_str() {
+        "GET" if watch => "watch",
+        "GET" if name.is_some() => "get",
+        "GET" => "list",
+        "POST" => "create",
+        "PUT" => "replace",
+        "PATCH" => "patch",
+        "DELETE" => "delete",
+        _ => "other",
     };
     *inner.requests.lock().unwrap().entry(verb.to_string()).or_default() += 1;
     inner.queries.lock().unwrap().push((plural.clone(), query.clone()));
     if let Some(code) = *inner.fail_with.lock().unwrap() {
-        let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "message": "injected failure"});
-        return (StatusCode::from_u16(code).unwrap(), status.to_string()).into_response();
+        return status(code, "InternalError", "injected failure");
+    }
+    if !matches!(verb, "watch" | "get" | "list") {
+        let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let body = axum::body::to_bytes(req.into_body(), 16 << 20).await.unwrap();
+        let api = FakeApi { addr: "127.0.0.1:0".parse().unwrap(), inner: inner.clone() };
+        return write(&api, verb, &plural, ns.unwrap_or_default(), name, &content_type, &body);
     }
     let in_scope = |key: &(String, String)| ns.as_deref().is_none_or(|n| n == key.0);
     if !watch {
@@ -194,7 +219,7 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     if let Some(name) = name {
         return match objects.get(&(ns.unwrap_or_default(), name)) {
             Some(obj) => axum::Json(obj.clone()).into_response(),
-            None => (StatusCode::NOT_FOUND, json!({"kind": "Status", "code": 404}).to_string()).into_response(),
+            None => status(404, "NotFound", "not found"),
         };
     }
     if !watch {
@@ -218,4 +243,77 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         }
     });
     Response::builder().header("content-type", "application/json").body(Body::from_stream(stream)).unwrap()
+}
+
+fn status(code: u16, reason: &str, message: &str) -> Response {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "code": code, "reason": reason, "message": message});
+    (StatusCode::from_u16(code).unwrap(), [("content-type", "application/json")], body.to_string()).into_response()
+}
+
+/// create, replace (compare-and-swap on resourceVersion), patch (JSON or merge) and delete.
+fn write(
+    api: &FakeApi,
+    verb: &str,
+    plural: &str,
+    ns: String,
+    name: Option<String>,
+    content_type: &str,
+    body: &Bytes,
+) -> Response {
+    let (_, api_version, kind) = RESOURCES.iter().find(|(p, _, _)| *p == plural).unwrap();
+    let stored = |name: &str| api.store(plural, |objects| objects.get(&(ns.clone(), name.to_string())).cloned());
+    let stamp = |mut obj: Value, name: &str| {
+        obj["apiVersion"] = json!(api_version);
+        obj["kind"] = json!(kind);
+        obj["metadata"]["name"] = json!(name);
+        if ns.is_empty() {
+            obj["metadata"].as_object_mut().unwrap().remove("namespace");
+        } else {
+            obj["metadata"]["namespace"] = json!(ns);
+        }
+        obj
+    };
+    match (verb, name) {
+        ("create", None) => {
+            let obj: Value = serde_json::from_slice(body).unwrap();
+            let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            if stored(&name).is_some() {
+                return status(409, "AlreadyExists", "already exists");
+            }
+            let obj = stamp(obj, &name);
+            api.apply(obj);
+            (StatusCode::CREATED, axum::Json(stored(&name).unwrap())).into_response()
+        }
+        ("replace", Some(name)) => {
+            let Some(current) = stored(&name) else { return status(404, "NotFound", "not found") };
+            let obj: Value = serde_json::from_slice(body).unwrap();
+            if obj["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"] {
+                return status(409, "Conflict", "the object has been modified");
+            }
+            api.apply(stamp(obj, &name));
+            axum::Json(stored(&name).unwrap()).into_response()
+        }
+        ("patch", Some(name)) => {
+            let Some(mut obj) = stored(&name) else { return status(404, "NotFound", "not found") };
+            let patch: Value = serde_json::from_slice(body).unwrap();
+            if content_type.starts_with("application/json-patch+json") {
+                let patch: json_patch::Patch = serde_json::from_value(patch).unwrap();
+                if let Err(e) = json_patch::patch(&mut obj, &patch) {
+                    return status(422, "Invalid", &e.to_string());
+                }
+            } else {
+                json_patch::merge(&mut obj, &patch);
+            }
+            api.apply(stamp(obj, &name));
+            axum::Json(stored(&name).unwrap()).into_response()
+        }
+        ("delete", Some(name)) => match stored(&name) {
+            Some(obj) => {
+                api.delete(kind, &ns, &name);
+                axum::Json(obj).into_response()
+            }
+            None => status(404, "NotFound", "not found"),
+        },
+        _ => status(405, "MethodNotAllowed", "unsupported"),
+    }
 }

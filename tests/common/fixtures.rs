@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-/// The fixture directory: `$HARNESS_GUARD_FIXTURES`, or `../shared/fixtures/admission-reviews`.
+/// The fixture directory: `$HARNESS_GUARD_FIXTURES`, or the verbatim copy under `tests/fixtures/`.
 pub fn fixtures_dir() -> PathBuf {
     let dir = std::env::var_os("HARNESS_GUARD_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/admission-reviews"));
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/admission-reviews"));
     assert!(dir.is_dir(), "fixture directory {} is missing (set HARNESS_GUARD_FIXTURES)", dir.display());
     dir
 }

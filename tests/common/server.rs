@@ -21,7 +21,7 @@ pub fn serve_args(extra: &[&str]) -> ServeArgs {
     let mut argv = vec!["harness-guard", "serve", "--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0"];
     argv.extend_from_slice(extra);
     match Cli::parse_from(argv).command {
-        Command::Serve(args) => args,
+        Command::Serve(args) => *args,
         Command::Certs(_) => unreachable!(),
     }
 }
@@ -42,6 +42,10 @@ impl TestServer {
     /// Starts with the given arguments.
     pub async fn start(args: ServeArgs) -> Self {
         super::tls::install_crypto();
+        // HARNESS_GUARD_LOG=debug shows the server's logs while debugging a test.
+        if std::env::var_os("HARNESS_GUARD_LOG").is_some() {
+            harness_guard::telemetry::init_tracing(Some(false));
+        }
         let (stop, stopped) = oneshot::channel::<()>();
         let running = app::start(args, async move {
             let _ = stopped.await;

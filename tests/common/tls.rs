@@ -65,10 +65,20 @@ pub fn client_config(ca_files: &[&Path], proto: Proto) -> Arc<rustls::ClientConf
 }
 
 impl Conn {
-    /// Connects and completes the TLS and HTTP handshakes.
+    /// Connects and completes the TLS and HTTP handshakes, as `localhost`.
     pub async fn open(addr: SocketAddr, config: Arc<rustls::ClientConfig>, proto: Proto) -> Result<Self, String> {
+        Self::open_as(addr, config, proto, "localhost").await
+    }
+
+    /// Connects, expecting the server certificate to cover `server_name`.
+    pub async fn open_as(
+        addr: SocketAddr,
+        config: Arc<rustls::ClientConfig>,
+        proto: Proto,
+        server_name: &str,
+    ) -> Result<Self, String> {
         let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-        let name = ServerName::try_from("localhost").unwrap();
+        let name = ServerName::try_from(server_name.to_string()).map_err(|e| e.to_string())?;
         let tls = TlsConnector::from(config).connect(name, tcp).await.map_err(|e| e.to_string())?;
         let (_, session) = tls.get_ref();
         let peer_cert = session.peer_certificates().and_then(|c| c.first()).cloned().ok_or("no peer certificate")?;

@@ -1,0 +1,211 @@
+//! Self-signed certificate mode: the Lease holder keeps a CA and a serving pair in one TLS Secret
+//! shared by all replicas and writes the CA into the `caBundle` of the two webhook
+//! configurations; every replica serves the pair the Secret holds. Renewal issues a new serving
+//! certificate under the same CA, so the `caBundle` does not change and no request fails.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use super::lease::Elector;
+use crate::certs::{Bundle, CA_CERT, CA_KEY, Plan, TLS_CERT, TLS_KEY, generate_with, issue_leaf, plan};
+use crate::server::router::Readiness;
+use crate::server::tls::{CertSource, load_pem};
+use crate::telemetry::Metrics;
+
+/// Lifetimes and the check interval.
+#[derive(Clone, Debug)]
+pub struct Lifetimes {
+    /// CA lifetime.
+    pub ca: Duration,
+    /// Serving certificate lifetime.
+    pub leaf: Duration,
+    /// Renew the serving certificate this long before it expires.
+    pub renew_before: Duration,
+    /// How often to check the Secret, the Lease and the caBundles.
+    pub check_every: Duration,
+}
+
+/// The self-signed certificate manager of one replica.
+pub struct SelfSigned {
+    /// The TLS Secret, in the release namespace.
+    pub secrets: Api<Secret>,
+    /// Name of the TLS Secret.
+    pub secret_name: String,
+    /// The validating webhook configuration to keep the caBundle of.
+    pub validating: Option<(Api<ValidatingWebhookConfiguration>, String)>,
+    /// The mutating webhook configuration to keep the caBundle of.
+    pub mutating: Option<(Api<MutatingWebhookConfiguration>, String)>,
+    /// Names the serving certificate must cover.
+    pub dns_names: Vec<String>,
+    /// The single writer.
+    pub elector: Arc<Elector>,
+    /// Lifetimes.
+    pub lifetimes: Lifetimes,
+}
+
+fn bundle_from(secret: &Secret) -> Option<Bundle> {
+    let data = secret.data.as_ref()?;
+    let text = |k: &str| data.get(k).and_then(|v| String::from_utf8(v.0.clone()).ok()).filter(|s| !s.is_empty());
+    Some(Bundle { ca_cert: text(CA_CERT)?, ca_key: text(CA_KEY)?, cert: text(TLS_CERT)?, key: text(TLS_KEY)? })
+}
+
+fn secret_data(bundle: &Bundle) -> BTreeMap<String, ByteString> {
+    [(CA_CERT, &bundle.ca_cert), (CA_KEY, &bundle.ca_key), (TLS_CERT, &bundle.cert), (TLS_KEY, &bundle.key)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), ByteString(v.clone().into_bytes())))
+        .collect()
+}
+
+impl SelfSigned {
+    /// Runs until the process ends: reconcile, then wait `check_every`.
+    pub async fn run(self, certs: Arc<CertSource>, readiness: Arc<Readiness>, metrics: Arc<Metrics>) {
+        loop {
+            if let Err(error) = self.reconcile(&certs, &metrics).await {
+                metrics.watch_error("SelfSignedCertificate");
+                tracing::warn!(%error, "self-signed certificate check failed; retrying");
+            }
+            if certs.current().is_some() {
+                readiness.cert_loaded.store(true, Ordering::Release);
+            }
+            tokio::time::sleep(self.lifetimes.check_every).await;
+        }
+    }
+
+    /// One pass: lead if possible, fix the Secret and caBundles as leader, serve what the Secret holds.
+    pub async fn reconcile(&self, certs: &CertSource, metrics: &Metrics) -> Result<(), kube::Error> {
+        let leader = self.elector.try_lead().await?;
+        let mut secret = self.secrets.get_opt(&self.secret_name).await?;
+        let mut bundle = secret.as_ref().and_then(bundle_from);
+        if leader {
+            if let Some(written) = self.renew_if_due(secret.take(), bundle.as_ref()).await? {
+                bundle = Some(written);
+            }
+            if let Some(bundle) = &bundle {
+                self.ensure_ca_bundles(bundle.ca_cert.as_bytes()).await?;
+            }
+        }
+        let Some(bundle) = bundle else {
+            tracing::info!(secret = %self.secret_name, leader, "waiting for the certificate writer to fill the TLS Secret");
+            return Ok(());
+        };
+        let serving = certs.current();
+        let (cert, key) = (bundle.cert.into_bytes(), bundle.key.into_bytes());
+        let name = Path::new(&self.secret_name);
+        match load_pem(cert, key, name, name) {
+            Ok(loaded) if serving.as_ref().is_none_or(|s| s.cert != loaded.key.cert) => {
+                certs.set(&loaded, metrics);
+                tracing::info!(not_after = loaded.not_after, "serving certificate loaded from the TLS Secret");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "TLS Secret holds an unusable pair; the previous one keeps serving"),
+        }
+        Ok(())
+    }
+
+    async fn renew_if_due(
+        &self,
+        secret: Option<Secret>,
+        found: Option<&Bundle>,
+    ) -> Result<Option<Bundle>, kube::Error> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let l = &self.lifetimes;
+        let issued = match plan(found, &self.dns_names, now, l.renew_before, l.leaf) {
+            Plan::Keep => return Ok(None),
+            Plan::RenewLeaf => {
+                let found = found.expect("RenewLeaf is only planned for a found bundle");
+                issue_leaf(&found.ca_cert, &found.ca_key, &self.dns_names, l.leaf).map(|(cert, key)| Bundle {
+                    cert,
+                    key,
+                    ..found.clone()
+                })
+            }
+            Plan::NewCa => generate_with(&self.dns_names, l.ca, l.leaf),
+        };
+        let bundle = match issued {
+            Ok(bundle) => bundle,
+            Err(error) => {
+                tracing::error!(%error, "cannot issue certificates");
+                return Ok(None);
+            }
+        };
+        let result = match secret {
+            Some(mut secret) => {
+                // The resourceVersion read makes this a compare-and-swap between writers.
+                secret.data = Some(secret_data(&bundle));
+                secret.type_ = Some("kubernetes.io/tls".to_string());
+                self.secrets.replace(&self.secret_name, &PostParams::default(), &secret).await
+            }
+            None => {
+                let secret = Secret {
+                    metadata: ObjectMeta { name: Some(self.secret_name.clone()), ..Default::default() },
+                    type_: Some("kubernetes.io/tls".to_string()),
+                    data: Some(secret_data(&bundle)),
+                    ..Default::default()
+                };
+                self.secrets.create(&PostParams::default(), &secret).await
+            }
+        };
+        match result {
+            Ok(_) => {
+                tracing::info!(secret = %self.secret_name, "TLS Secret written with a new serving certificate");
+                Ok(Some(bundle))
+            }
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn ensure_ca_bundles(&self, ca: &[u8]) -> Result<(), kube::Error> {
+        if let Some((api, name)) = &self.validating {
+            let config = api.get(name).await?;
+            let current =
+                config.webhooks.iter().flatten().map(|w| (w.name.as_str(), w.client_config.ca_bundle.as_ref()));
+            patch_ca_bundles(api, name, current.collect(), ca).await?;
+        }
+        if let Some((api, name)) = &self.mutating {
+            let config = api.get(name).await?;
+            let current =
+                config.webhooks.iter().flatten().map(|w| (w.name.as_str(), w.client_config.ca_bundle.as_ref()));
+            patch_ca_bundles(api, name, current.collect(), ca).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Sets each webhook's `caBundle` that differs from `ca`, with a JSON patch that first tests each
+/// webhook's name at its index (a concurrent edit of the list makes the patch fail, not misapply).
+async fn patch_ca_bundles<K>(
+    api: &Api<K>,
+    name: &str,
+    current: Vec<(&str, Option<&ByteString>)>,
+    ca: &[u8],
+) -> Result<(), kube::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let encoded = ByteString(ca.to_vec());
+    let mut ops: Vec<serde_json::Value> = Vec::new();
+    for (i, (webhook, bundle)) in current.iter().enumerate() {
+        if bundle.map(|b| b.0.as_slice()) != Some(ca) {
+            ops.push(json!({"op": "test", "path": format!("/webhooks/{i}/name"), "value": webhook}));
+            ops.push(json!({"op": "add", "path": format!("/webhooks/{i}/clientConfig/caBundle"), "value": encoded}));
+        }
+    }
+    if ops.is_empty() {
+        return Ok(());
+    }
+    let patch: json_patch::Patch = serde_json::from_value(serde_json::Value::Array(ops)).expect("well-formed patch");
+    api.patch(name, &PatchParams::default(), &Patch::<()>::Json(patch)).await?;
+    tracing::info!(config = name, "caBundle written");
+    Ok(())
+}
