@@ -1,0 +1,137 @@
+{{/* Chart name. */}}
+{{- define "harness-guard.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name of every object. */}}
+{{- define "harness-guard.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Labels on every object. */}}
+{{- define "harness-guard.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "harness-guard.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: harness-guard
+{{- with .Values.labels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Labels that select the pods. */}}
+{{- define "harness-guard.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "harness-guard.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "harness-guard.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "harness-guard.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The TLS Secret the server reads (or, self-signed, writes). */}}
+{{- define "harness-guard.tlsSecretName" -}}
+{{- if eq .Values.certs.mode "provided" }}
+{{- required "certs.provided.secretName is required with certs.mode=provided" .Values.certs.provided.secretName }}
+{{- else }}
+{{- printf "%s-tls" (include "harness-guard.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+caBundle for a webhook configuration. provided: from values. self-signed: whatever the process
+wrote last (kept across upgrades with lookup; the process re-writes it within a minute anyway).
+cert-manager: empty, cert-manager's CA injector fills it.
+*/}}
+{{- define "harness-guard.caBundle" -}}
+{{- $root := index . 0 }}{{- $kind := index . 1 }}
+{{- if eq $root.Values.certs.mode "provided" }}
+{{- required "certs.provided.caBundle is required with certs.mode=provided" $root.Values.certs.provided.caBundle }}
+{{- else if eq $root.Values.certs.mode "self-signed" }}
+{{- $existing := lookup "admissionregistration.k8s.io/v1" $kind "" (include "harness-guard.fullname" $root) }}
+{{- if $existing }}{{- with (first ($existing.webhooks | default list)) }}{{- .clientConfig.caBundle | default "" }}{{- end }}{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Metadata of the webhook configurations: cert-manager injects the caBundle when it issues. */}}
+{{- define "harness-guard.webhookMetadata" -}}
+metadata:
+  name: {{ include "harness-guard.fullname" . }}
+  labels:
+    {{- include "harness-guard.labels" . | nindent 4 }}
+  {{- if eq .Values.certs.mode "cert-manager" }}
+  annotations:
+    cert-manager.io/inject-ca-from: {{ printf "%s/%s" .Release.Namespace (include "harness-guard.fullname" .) }}
+  {{- end }}
+{{- end }}
+
+{{/* clientConfig pointing at the Service. Arguments: root, path, webhook kind. */}}
+{{- define "harness-guard.clientConfig" -}}
+{{- $root := index . 0 -}}
+clientConfig:
+  service:
+    name: {{ include "harness-guard.fullname" $root }}
+    namespace: {{ $root.Release.Namespace }}
+    path: {{ index . 1 }}
+    port: {{ $root.Values.service.port }}
+  {{- with (include "harness-guard.caBundle" (list $root (index . 2))) }}
+  caBundle: {{ . }}
+  {{- end }}
+{{- end }}
+
+{{/* Never intercept the release's own namespace or kube-system: harness-guard must not be able to lock itself or the cluster out. */}}
+{{- define "harness-guard.protectedNamespaces" -}}
+{{- list .Release.Namespace "kube-system" | uniq | toJson }}
+{{- end }}
+
+{{- define "harness-guard.matchConditions" -}}
+matchConditions:
+  - name: not-own-or-kube-system
+    expression: {{ printf "!(request.namespace in %s)" (include "harness-guard.protectedNamespaces" .) | quote }}
+{{- end }}
+
+{{/* Common fields of every webhook. Argument: root. */}}
+{{- define "harness-guard.webhookCommon" -}}
+sideEffects: None
+admissionReviewVersions: ["v1"]
+matchPolicy: Equivalent
+timeoutSeconds: {{ .Values.webhooks.timeoutSeconds }}
+{{- end }}
+
+{{/* The pod webhooks' selectors: agent-sandbox pods in the sandbox namespaces only. */}}
+{{- define "harness-guard.podSelectors" -}}
+objectSelector:
+  matchExpressions:
+    - key: agents.x-k8s.io/sandbox-name-hash
+      operator: Exists
+namespaceSelector:
+  matchExpressions:
+    - key: kubernetes.io/metadata.name
+      operator: In
+      values: {{ .Values.policy.sandbox.namespaces | toJson }}
+    - key: kubernetes.io/metadata.name
+      operator: NotIn
+      values: {{ include "harness-guard.protectedNamespaces" . }}
+{{- end }}
+
+{{- define "harness-guard.namespaceSelector" -}}
+namespaceSelector:
+  matchExpressions:
+    - key: kubernetes.io/metadata.name
+      operator: NotIn
+      values: {{ include "harness-guard.protectedNamespaces" . }}
+{{- end }}

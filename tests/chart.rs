@@ -1,0 +1,436 @@
+//! The Helm chart, rendered and linted by the real Helm engine (helm-python-sdk, Helm v4's
+//! library; no helm binary), then checked here: every rendered object survives a round trip
+//! through its k8s-openapi type (a misspelled field shows up as a difference), and the webhook
+//! rules, selectors, self-exclusion and RBAC verbs are what the chart promises.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+const HELM_PYTHON: &str = "helm-python-sdk==0.2.2";
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A Python that can `import helm_python`: $HARNESS_GUARD_PYTHON, python3, or a venv made under
+/// the target directory (as cargo fetches crates, this fetches the one PyPI package it needs).
+fn python() -> PathBuf {
+    let imports =
+        |py: &Path| Command::new(py).args(["-c", "import helm_python"]).output().is_ok_and(|o| o.status.success());
+    if let Some(py) = std::env::var_os("HARNESS_GUARD_PYTHON").map(PathBuf::from) {
+        assert!(imports(&py), "HARNESS_GUARD_PYTHON={} cannot import helm_python", py.display());
+        return py;
+    }
+    if imports(Path::new("python3")) {
+        return "python3".into();
+    }
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("helm-venv");
+    let py = venv.join("bin/python");
+    if !imports(&py) {
+        let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3 runs");
+        assert!(made.success(), "python3 -m venv failed");
+        let pip = Command::new(&py).args(["-m", "pip", "install", "-q", HELM_PYTHON]).status().unwrap();
+        assert!(pip.success(), "pip install {HELM_PYTHON} failed (see .ci/run)");
+    }
+    py
+}
+
+struct Rendered {
+    lint: BTreeMap<String, Value>,
+    cases: BTreeMap<String, Case>,
+    mistyped: BTreeMap<String, Option<String>>,
+}
+
+struct Case {
+    schema_error: Option<String>,
+    objects: Vec<Value>,
+}
+
+fn render() -> Rendered {
+    let out = Command::new(python())
+        .arg(repo("tests/chart/render.py"))
+        .arg(repo("charts/harness-guard"))
+        .output()
+        .expect("render.py runs");
+    assert!(out.status.success(), "render.py failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut cases = BTreeMap::new();
+    for (name, case) in doc["cases"].as_object().unwrap() {
+        let mut objects = Vec::new();
+        for (path, text) in case["manifests"].as_object().unwrap() {
+            if path.ends_with("NOTES.txt") {
+                continue;
+            }
+            let docs: Vec<Value> = serde_saphyr::from_multiple(text.as_str().unwrap())
+                .unwrap_or_else(|e| panic!("{name}: {path} is not YAML: {e}"));
+            objects.extend(docs.into_iter().filter(|d| !d.is_null()));
+        }
+        cases.insert(name.clone(), Case { schema_error: case["schema_error"].as_str().map(String::from), objects });
+    }
+    Rendered {
+        lint: serde_json::from_value(doc["lint"].clone()).unwrap(),
+        cases,
+        mistyped: serde_json::from_value(doc["mistyped"].clone()).unwrap(),
+    }
+}
+
+/// Paths where `a` and `b` differ.
+fn diff(a: &Value, b: &Value, path: String, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys()).collect::<std::collections::BTreeSet<_>>() {
+                diff(x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null), format!("{path}.{k}"), out);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                diff(p, q, format!("{path}[{i}]"), out);
+            }
+        }
+        _ if a != b => out.push(format!("{path}: rendered {a} / typed {b}")),
+        _ => {}
+    }
+}
+
+fn round_trip<T: DeserializeOwned + Serialize>(obj: &Value) -> Result<(), String> {
+    let typed: T = serde_json::from_value(obj.clone()).map_err(|e| e.to_string())?;
+    let back = serde_json::to_value(&typed).unwrap();
+    let mut out = Vec::new();
+    diff(obj, &back, String::new(), &mut out);
+    if out.is_empty() { Ok(()) } else { Err(out.join("\n")) }
+}
+
+// Objects with no k8s-openapi type: small local structs that refuse unknown fields.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Typed<S> {
+    api_version: String,
+    kind: String,
+    metadata: Meta,
+    spec: S,
+}
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Meta {
+    name: String,
+    namespace: String,
+    labels: BTreeMap<String, String>,
+}
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct IssuerSpec {
+    self_signed: BTreeMap<String, Value>,
+}
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CertificateSpec {
+    secret_name: String,
+    duration: String,
+    renew_before: String,
+    dns_names: Vec<String>,
+    issuer_ref: IssuerRef,
+}
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssuerRef {
+    name: String,
+    kind: String,
+}
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceMonitorSpec {
+    selector: Selector,
+    endpoints: Vec<Endpoint>,
+}
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Selector {
+    match_labels: BTreeMap<String, String>,
+}
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Endpoint {
+    port: String,
+    path: String,
+    interval: String,
+}
+
+fn check_type(obj: &Value) -> Result<(), String> {
+    match obj["kind"].as_str().unwrap_or_default() {
+        "ServiceAccount" => round_trip::<ServiceAccount>(obj),
+        "ConfigMap" => round_trip::<ConfigMap>(obj),
+        "Secret" => round_trip::<Secret>(obj),
+        "Service" => round_trip::<Service>(obj),
+        "Deployment" => round_trip::<Deployment>(obj),
+        "PodDisruptionBudget" => round_trip::<PodDisruptionBudget>(obj),
+        "ClusterRole" => round_trip::<ClusterRole>(obj),
+        "ClusterRoleBinding" => round_trip::<ClusterRoleBinding>(obj),
+        "Role" => round_trip::<Role>(obj),
+        "RoleBinding" => round_trip::<RoleBinding>(obj),
+        "ValidatingWebhookConfiguration" => round_trip::<ValidatingWebhookConfiguration>(obj),
+        "MutatingWebhookConfiguration" => round_trip::<MutatingWebhookConfiguration>(obj),
+        "NetworkPolicy" => round_trip::<NetworkPolicy>(obj),
+        "Issuer" => round_trip::<Typed<IssuerSpec>>(obj),
+        "Certificate" => round_trip::<Typed<CertificateSpec>>(obj),
+        "ServiceMonitor" => round_trip::<Typed<ServiceMonitorSpec>>(obj),
+        other => Err(format!("no type to check kind {other}")),
+    }
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
+    objects.iter().find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+}
+
+fn all<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    objects.iter().filter(|o| o["kind"] == kind).collect()
+}
+
+fn rules_of(obj: &Value) -> Vec<PolicyRule> {
+    serde_json::from_value(obj["rules"].clone()).unwrap()
+}
+
+fn check_webhook_common(w: &Value, name: &str) {
+    assert_eq!(w["sideEffects"], "None", "{name}");
+    assert_eq!(w["admissionReviewVersions"], serde_json::json!(["v1"]), "{name}");
+    assert!(w["timeoutSeconds"].as_i64().is_some_and(|t| (1..=30).contains(&t)), "{name}");
+    assert!(matches!(w["failurePolicy"].as_str(), Some("Fail" | "Ignore")), "{name}");
+    // Never its own namespace or kube-system: both in the selector and in a match condition.
+    let selector = w["namespaceSelector"]["matchExpressions"].to_string();
+    assert!(
+        selector.contains("\"NotIn\"")
+            && selector.contains("\"harness-guard\"")
+            && selector.contains("\"kube-system\""),
+        "{name}: {selector}"
+    );
+    let condition = w["matchConditions"][0]["expression"].as_str().unwrap();
+    assert!(
+        condition.contains("\"harness-guard\"") && condition.contains("\"kube-system\"") && condition.starts_with("!("),
+        "{name}: {condition}"
+    );
+    assert_eq!(w["clientConfig"]["service"]["name"], "harness-guard", "{name}");
+    assert_eq!(w["clientConfig"]["service"]["namespace"], "harness-guard", "{name}");
+}
+
+fn check_pod_selectors(w: &Value, name: &str, sandbox: &[&str]) {
+    assert_eq!(
+        w["objectSelector"]["matchExpressions"][0],
+        serde_json::json!({"key": "agents.x-k8s.io/sandbox-name-hash", "operator": "Exists"}),
+        "{name}"
+    );
+    let ns = &w["namespaceSelector"]["matchExpressions"][0];
+    assert_eq!(ns["operator"], "In", "{name}");
+    assert_eq!(ns["values"], serde_json::json!(sandbox), "{name}");
+    assert_eq!(
+        w["rules"],
+        serde_json::json!([{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"], "scope": "Namespaced"}]),
+        "{name}"
+    );
+}
+
+#[test]
+fn chart_lints_renders_and_holds_its_promises() {
+    let rendered = render();
+    for (case, report) in &rendered.lint {
+        assert_eq!(report["errors"], serde_json::json!([]), "lint errors in {case}");
+        let serious: Vec<_> = report["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["severity"].as_i64().unwrap_or(3) >= 2)
+            .collect();
+        assert!(serious.is_empty(), "lint findings of warning severity or above in {case}: {serious:?}");
+    }
+    for (typo, verdict) in &rendered.mistyped {
+        assert!(verdict.is_some(), "values.schema.json accepted mistyped values: {typo}");
+    }
+    assert_eq!(rendered.cases.len(), 6);
+    for (name, case) in &rendered.cases {
+        assert!(case.schema_error.is_none(), "{name}: {:?}", case.schema_error);
+        let mut failures = Vec::new();
+        for obj in &case.objects {
+            if let Err(e) = check_type(obj) {
+                failures.push(format!("{} {}: {e}", obj["kind"], obj["metadata"]["name"]));
+            }
+        }
+        assert!(failures.is_empty(), "{name}: objects that do not round-trip:\n{}", failures.join("\n"));
+        check_case(name, &case.objects);
+    }
+}
+
+fn check_case(case: &str, objects: &[Value]) {
+    let sandbox: Vec<&str> = if case == "extras" { vec!["openshell", "sandboxes"] } else { vec!["openshell"] };
+    // Deployment: restricted security, probes, the policy checksum, the certificate mode.
+    let deploy = find(objects, "Deployment", "harness-guard").expect("deployment");
+    let pod = &deploy["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{case}");
+    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault", "{case}");
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true, "{case}");
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false, "{case}");
+    assert_eq!(c["securityContext"]["capabilities"]["drop"], serde_json::json!(["ALL"]), "{case}");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz", "{case}");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz", "{case}");
+    assert!(
+        deploy["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+            .as_str()
+            .is_some_and(|s| s.len() == 64),
+        "{case}"
+    );
+    assert!(pod["affinity"]["podAntiAffinity"].is_object() && pod["topologySpreadConstraints"].is_array(), "{case}");
+    let args = c["args"].to_string();
+    let mounts = c["volumeMounts"].as_array().unwrap();
+    assert!(mounts.iter().all(|m| m.get("subPath").is_none()), "{case}: subPath mounts never update");
+    match case {
+        "cert-manager" | "provided" => {
+            assert!(args.contains("--tls-cert-file=/etc/harness-guard/tls/tls.crt"), "{case}: {args}");
+            let secret = if case == "provided" { "my-tls" } else { "harness-guard-tls" };
+            let vol = pod["volumes"].as_array().unwrap().iter().find(|v| v["name"] == "tls").unwrap();
+            assert_eq!(vol["secret"]["secretName"], secret, "{case}");
+            assert!(find(objects, "Secret", "harness-guard-tls").is_none(), "{case}: the chart creates no TLS Secret");
+        }
+        _ => {
+            assert!(args.contains("--self-signed-secret=harness-guard-tls"), "{case}: {args}");
+            let secret = find(objects, "Secret", "harness-guard-tls").expect("empty TLS Secret");
+            assert_eq!(secret["metadata"]["annotations"]["helm.sh/resource-policy"], "keep", "{case}");
+        }
+    }
+    // The policy file the chart writes is one the binary accepts.
+    let config = find(objects, "ConfigMap", "harness-guard").unwrap();
+    let policy = harness_guard::config::parse_policy(config["data"]["policy.yaml"].as_str().unwrap())
+        .unwrap_or_else(|e| panic!("{case}: the chart's policy file is refused: {e}"));
+    assert_eq!(policy.sandbox.namespaces, sandbox, "{case}");
+    // PDB with more than one replica only.
+    assert_eq!(find(objects, "PodDisruptionBudget", "harness-guard").is_some(), case != "extras", "{case}");
+
+    // Webhooks.
+    let validating = find(objects, "ValidatingWebhookConfiguration", "harness-guard").expect("validating");
+    let webhooks = validating["webhooks"].as_array().unwrap();
+    for w in webhooks {
+        check_webhook_common(w, &format!("{case}/{}", w["name"]));
+    }
+    let harnesses = webhooks.iter().find(|w| w["name"] == "harnesses.harness-guard.dev").unwrap();
+    assert_eq!(
+        harnesses["rules"],
+        serde_json::json!([{"apiGroups": ["kagent.dev"], "apiVersions": ["v1alpha2"], "resources": ["agentharnesses"], "operations": ["CREATE", "UPDATE"], "scope": "Namespaced"}]),
+        "{case}"
+    );
+    assert_eq!(harnesses["failurePolicy"], if case == "extras" { "Ignore" } else { "Fail" }, "{case}");
+    let pods = webhooks.iter().find(|w| w["name"] == "pods.harness-guard.dev").unwrap();
+    check_pod_selectors(pods, case, &sandbox);
+    let refs = webhooks.iter().find(|w| w["name"] == "references.harness-guard.dev");
+    if case == "references" {
+        let refs = refs.expect("reference guard webhook");
+        assert_eq!(refs["failurePolicy"], "Ignore", "{case}");
+        let resources: Vec<&str> =
+            refs["rules"].as_array().unwrap().iter().map(|r| r["resources"][0].as_str().unwrap()).collect();
+        assert_eq!(resources, ["secrets", "configmaps", "modelconfigs"], "{case}");
+        assert!(
+            refs["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["operations"] == serde_json::json!(["UPDATE", "DELETE"]))
+        );
+    } else {
+        assert!(refs.is_none(), "{case}: the reference guard is off by default");
+    }
+    let mutating = find(objects, "MutatingWebhookConfiguration", "harness-guard");
+    if case == "extras" {
+        assert!(mutating.is_none(), "{case}: podMutation disabled");
+    } else {
+        let w = &mutating.expect("mutating")["webhooks"][0];
+        check_webhook_common(w, case);
+        check_pod_selectors(w, case, &sandbox);
+        assert_eq!(w["reinvocationPolicy"], "IfNeeded", "{case}");
+        assert_eq!(w["clientConfig"]["service"]["path"], "/mutate", "{case}");
+    }
+    // Certificates reach the webhooks.
+    let ca = |w: &Value| w["clientConfig"]["caBundle"].as_str().map(String::from);
+    match case {
+        "provided" => assert!(webhooks.iter().all(|w| ca(w).as_deref() == Some("LS0tLS1CRUdJTg==")), "{case}"),
+        "cert-manager" => {
+            assert_eq!(
+                validating["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+                "harness-guard/harness-guard"
+            );
+            let cert = find(objects, "Certificate", "harness-guard").expect("Certificate");
+            assert!(cert["spec"]["dnsNames"].to_string().contains("harness-guard.harness-guard.svc"));
+        }
+        _ => assert!(webhooks.iter().all(|w| ca(w).is_none()), "{case}: self-signed writes the caBundle at run time"),
+    }
+
+    // RBAC: read-only on the four kinds, events to write, and only its own objects by name.
+    let read_rules = |o: &Value| rules_of(o);
+    let reads: Vec<&Value> = if case == "namespaced" {
+        let roles: Vec<&Value> =
+            all(objects, "Role").into_iter().filter(|r| r["metadata"]["name"] == "harness-guard-read").collect();
+        let ns: Vec<&str> = roles.iter().map(|r| r["metadata"]["namespace"].as_str().unwrap()).collect();
+        assert_eq!(ns, ["team-a", "team-b"], "{case}: namespaced Roles");
+        assert!(find(objects, "ClusterRole", "harness-guard-read").is_none(), "{case}");
+        roles
+    } else {
+        vec![find(objects, "ClusterRole", "harness-guard-read").expect("read ClusterRole")]
+    };
+    for role in reads {
+        for rule in read_rules(role) {
+            let resources = rule.resources.clone().unwrap_or_default();
+            let expected: &[&str] =
+                if resources == ["events"] { &["create", "patch"] } else { &["get", "list", "watch"] };
+            assert_eq!(rule.verbs, expected, "{case}: {resources:?}");
+            assert!(rule.resource_names.is_none());
+            assert!(
+                resources.iter().all(
+                    |r| ["agentharnesses", "modelconfigs", "secrets", "configmaps", "events"].contains(&r.as_str())
+                )
+            );
+        }
+    }
+    let own = find(objects, "Role", "harness-guard-self").expect("own Role");
+    for rule in rules_of(own) {
+        let names = rule.resource_names.clone();
+        match (rule.resources.as_deref().unwrap_or_default(), rule.verbs.as_slice()) {
+            ([r], [v]) if r == "leases" && v == "create" => assert!(names.is_none()),
+            ([r], _) if r == "leases" => assert_eq!(names, Some(vec!["harness-guard".to_string()])),
+            ([r], _) if r == "secrets" => {
+                assert!(case != "cert-manager" && case != "provided", "{case}: no Secret write outside self-signed");
+                assert_eq!(names, Some(vec!["harness-guard-tls".to_string()]));
+                assert_eq!(rule.verbs, ["get", "update"]);
+            }
+            other => panic!("{case}: unexpected rule {other:?}"),
+        }
+    }
+    let webhook_role = find(objects, "ClusterRole", "harness-guard-webhooks");
+    if matches!(case, "cert-manager" | "provided") {
+        assert!(webhook_role.is_none(), "{case}");
+    } else {
+        let rule = &rules_of(webhook_role.expect("webhook ClusterRole"))[0];
+        assert_eq!(rule.resource_names, Some(vec!["harness-guard".to_string()]));
+        assert_eq!(rule.verbs, ["get", "patch"]);
+    }
+    for obj in objects {
+        let rules = obj.get("rules").and_then(|r| r.as_array()).cloned().unwrap_or_default();
+        assert!(
+            !rules.iter().any(|r| r.to_string().contains("\"*\"")),
+            "{case}: wildcard in {}",
+            obj["metadata"]["name"]
+        );
+    }
+    if case == "extras" {
+        assert!(find(objects, "ServiceMonitor", "harness-guard").is_some());
+        assert!(find(objects, "NetworkPolicy", "harness-guard").is_some());
+    } else {
+        assert!(find(objects, "ServiceMonitor", "harness-guard").is_none(), "{case}: off by default");
+        assert!(find(objects, "NetworkPolicy", "harness-guard").is_none(), "{case}: off by default");
+    }
+}

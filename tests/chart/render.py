@@ -1,0 +1,65 @@
+"""Renders and lints charts/harness-guard with the real Helm engine (helm-python-sdk embeds
+Helm v4's library), and prints one JSON document for tests/chart.rs to check:
+lint findings, schema verdicts for good and mistyped values, and the rendered manifests of every
+case. Nothing here asserts: the Rust test does, so a finding fails `cargo test`."""
+
+import json
+import sys
+
+from helm_python import chart
+
+CHART = sys.argv[1]
+RELEASE, NAMESPACE = "harness-guard", "harness-guard"
+
+CASES = {
+    "self-signed": {},
+    "cert-manager": {"certs": {"mode": "cert-manager"}},
+    "provided": {"certs": {"mode": "provided", "provided": {"secretName": "my-tls", "caBundle": "LS0tLS1CRUdJTg=="}}},
+    "namespaced": {"watch": {"namespaces": ["team-a", "team-b"], "labelSelector": "harness-guard.dev/watch=true"}},
+    "references": {"webhooks": {"references": {"modelConfigs": True, "configMaps": True, "secrets": True}}},
+    "extras": {
+        "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}},
+        "networkPolicy": {"enabled": True},
+        "replicaCount": 1,
+        "webhooks": {"harnesses": {"failurePolicy": "Ignore"}, "podMutation": {"enabled": False}},
+        "policy": {"rules": {"model-config-exists": "warn"}, "sandbox": {"namespaces": ["openshell", "sandboxes"]}},
+    },
+}
+
+# Values a user might mistype; the schema must refuse each.
+MISTYPED = {
+    "top-level typo": {"replicaCont": 3},
+    "unknown mode": {"certs": {"mode": "selfsigned"}},
+    "failure policy case": {"webhooks": {"harnesses": {"failurePolicy": "fail"}}},
+    "unknown rule": {"policy": {"rules": {"model-config-exist": "warn"}}},
+    "bad action": {"policy": {"rules": {"key-in-env": "block"}}},
+    "nested typo": {"policy": {"sandbox": {"proxyURL": "http://x"}}},
+    "timeout too long": {"webhooks": {"timeoutSeconds": 45}},
+    "no sandbox namespace": {"policy": {"sandbox": {"namespaces": []}}},
+}
+
+
+def schema_verdict(c, values):
+    try:
+        c.validate_schema(c.merge_values(values))
+        return None
+    except Exception as e:  # HelmValuesError: the message names the key
+        return str(e)
+
+
+def main():
+    out = {"lint": {}, "cases": {}, "mistyped": {}}
+    for name, values in CASES.items():
+        out["lint"][name] = chart.lint(CHART, values, strict=True, namespace=NAMESPACE)
+    c = chart.Chart.load(CHART)
+    for name, values in CASES.items():
+        out["cases"][name] = {
+            "schema_error": schema_verdict(c, values),
+            "manifests": c.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True),
+        }
+    for name, values in MISTYPED.items():
+        out["mistyped"][name] = schema_verdict(c, values)
+    json.dump(out, sys.stdout)
+
+
+main()
