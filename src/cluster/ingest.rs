@@ -27,12 +27,7 @@ pub trait Ingest:
     + 'static
 {
     /// The stored form.
-    type Stored: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static;
+    type Stored: super::view::Stored;
     /// Reduces a read object to its stored form.
     fn ingest(self, digester: &Digester) -> Self::Stored;
     /// A stored stand-in for an object that could not be read, so it can be removed from the store.

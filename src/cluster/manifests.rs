@@ -8,7 +8,7 @@ use kube::runtime::watcher::Event;
 use serde_json::Value;
 
 use super::ingest::Ingest;
-use super::view::{Feed, Feeds};
+use super::view::{Feed, Feeds, Stored};
 use crate::core::model::{AgentHarness, ModelConfig};
 use crate::core::names::KAGENT_API_VERSION;
 use crate::core::view::Digester;
@@ -80,16 +80,16 @@ impl Objects {
     }
 }
 
-fn feed_all<S: kube::Resource<DynamicType = ()> + Clone + 'static>(feeds: Vec<Feed<S>>, objects: &[S]) {
+fn feed_all<S: Stored>(feeds: Vec<Feed<S>>, objects: &[S]) {
     for mut feed in feeds {
-        feed.writer.apply_watcher_event(&Event::Init);
+        feed.apply(Event::Init);
         for obj in objects {
             let ns = obj.meta().namespace.as_deref();
             if feed.namespace.is_none() || feed.namespace.as_deref() == ns {
-                feed.writer.apply_watcher_event(&Event::InitApply(obj.clone()));
+                feed.apply(Event::InitApply(obj.clone()));
             }
         }
-        feed.writer.apply_watcher_event(&Event::InitDone);
+        feed.apply(Event::InitDone);
     }
 }
 

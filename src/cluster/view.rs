@@ -1,44 +1,161 @@
 //! The cluster view over kube-rs reflector stores: the one [`ClusterView`] the server uses, fed
-//! by watchers in cluster mode and by the manifest loader in the built-in default.
+//! by watchers in cluster mode and by the manifest loader in the built-in default. Every event a
+//! feed applies also updates the view's [`Index`], so decisions look things up instead of
+//! scanning, and bumps a generation counter that the continuous audit waits on.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
+use kube::runtime::watcher::Event;
+use tokio::sync::watch;
 
-use super::ingest::Ingest;
+use crate::core::index::{Index, Key, key_of};
 use crate::core::model::{AgentHarness, ModelConfig};
 use crate::core::policy::WatchPolicy;
-use crate::core::view::{ClusterView, ConfigMapValues, Digester, Lookup, SecretValues};
+use crate::core::view::{ClusterView, ConfigMapValues, Digester, Lookup, SecretValues, Target, ValueDigest};
+
+/// A stored kind: a reflector-storable resource that knows how it feeds the index.
+pub trait Stored: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static {
+    /// Updates `index` for `event`, which `store` has just applied.
+    fn index(event: &Event<Self>, index: &mut Index, store: &Store<Self>, scope: Option<&str>, shared: &Shared);
+}
 
 /// The stores of one kind: one for all namespaces, or one per watched namespace (a reflector
 /// store belongs to exactly one watch).
-pub struct KindStore<S: kube::Resource<DynamicType = ()> + Clone + 'static> {
+pub struct KindStore<S: Stored> {
     stores: Vec<(Option<String>, Store<S>)>,
     /// A label selector limits the watch: absence of an object then proves nothing.
     selective: bool,
 }
 
-/// The writing end of one store: what a watcher or the manifest loader feeds.
-pub struct Feed<S: kube::Resource<DynamicType = ()> + Clone + 'static> {
-    /// The namespace this feed watches; `None` for all.
-    pub namespace: Option<String>,
-    /// The reflector writer.
-    pub writer: Writer<S>,
+impl<S: Stored> Clone for KindStore<S> {
+    fn clone(&self) -> Self {
+        Self { stores: self.stores.clone(), selective: self.selective }
+    }
 }
 
-impl<S: kube::Resource<DynamicType = ()> + Clone + 'static> KindStore<S> {
-    fn new(scope: &WatchPolicy, selective: bool) -> (Self, Vec<Feed<S>>) {
-        let namespaces: Vec<Option<String>> =
-            if scope.namespaces.is_empty() { vec![None] } else { scope.namespaces.iter().cloned().map(Some).collect() };
-        let mut stores = Vec::new();
-        let mut feeds = Vec::new();
-        for namespace in namespaces {
-            let writer = Writer::default();
-            stores.push((namespace.clone(), writer.as_reader()));
-            feeds.push(Feed { namespace, writer });
+/// What the feeds of all kinds share: the index, the Secret stores (ModelConfig entries need
+/// them), and the change counter.
+pub struct Shared {
+    index: RwLock<Index>,
+    secrets: KindStore<SecretValues>,
+    generation: watch::Sender<u64>,
+}
+
+impl Shared {
+    /// The Secret `key`, as stored now.
+    pub fn secret(&self, key: &Key) -> Option<Arc<SecretValues>> {
+        match self.secrets.get(&key.0, &key.1) {
+            Lookup::Found(s) => Some(s),
+            _ => None,
         }
-        (Self { stores, selective }, feeds)
+    }
+}
+
+/// The writing end of one store: what a watcher or the manifest loader feeds.
+pub struct Feed<S: Stored> {
+    /// The namespace this feed watches; `None` for all.
+    pub namespace: Option<String>,
+    writer: Writer<S>,
+    shared: Arc<Shared>,
+}
+
+impl<S: Stored> Feed<S> {
+    /// Applies one watch event to the store and the index.
+    pub fn apply(&mut self, event: Event<S>) {
+        self.writer.apply_watcher_event(&event);
+        let store = self.writer.as_reader();
+        {
+            let mut index = self.shared.index.write().unwrap_or_else(|e| e.into_inner());
+            S::index(&event, &mut index, &store, self.namespace.as_deref(), &self.shared);
+        }
+        // Partial lists are not a state worth auditing; everything else is a change.
+        if !matches!(event, Event::Init | Event::InitApply(_)) {
+            self.shared.generation.send_modify(|g| *g += 1);
+        }
+    }
+
+    /// Objects in this feed's store.
+    pub fn len(&self) -> usize {
+        self.writer.as_reader().len()
+    }
+
+    /// True when the store is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn in_store<S: Stored>(store: &Store<S>, key: &Key) -> bool {
+    store.get(&ObjectRef::new(&key.1).within(&key.0)).is_some()
+}
+
+impl Stored for AgentHarness {
+    fn index(event: &Event<Self>, index: &mut Index, store: &Store<Self>, scope: Option<&str>, _: &Shared) {
+        match event {
+            Event::Apply(h) | Event::InitApply(h) => index.apply_harness(h),
+            Event::Delete(h) => index.delete_harness(&key_of(&h.metadata)),
+            Event::Init => {}
+            // A relist may have dropped objects deleted while the watch was down.
+            Event::InitDone => {
+                for key in index.harness_keys(scope).into_iter().filter(|k| !in_store(store, k)) {
+                    index.delete_harness(&key);
+                }
+            }
+        }
+    }
+}
+
+impl Stored for ModelConfig {
+    fn index(event: &Event<Self>, index: &mut Index, store: &Store<Self>, scope: Option<&str>, shared: &Shared) {
+        let secret_of = |mc: &ModelConfig| {
+            let ns = mc.metadata.namespace.clone().unwrap_or_default();
+            mc.spec.api_key_secret.clone().and_then(|s| shared.secret(&(ns, s)))
+        };
+        match event {
+            Event::Apply(mc) | Event::InitApply(mc) => index.apply_model_config(mc, secret_of(mc).as_deref()),
+            Event::Delete(mc) => index.delete_model_config(&key_of(&mc.metadata)),
+            Event::Init => {}
+            Event::InitDone => {
+                for key in index.model_config_keys(scope).into_iter().filter(|k| !in_store(store, k)) {
+                    index.delete_model_config(&key);
+                }
+            }
+        }
+    }
+}
+
+impl Stored for SecretValues {
+    fn index(event: &Event<Self>, index: &mut Index, store: &Store<Self>, scope: Option<&str>, _: &Shared) {
+        match event {
+            Event::Apply(s) | Event::InitApply(s) => index.apply_secret(&key_of(&s.metadata), Some(s)),
+            Event::Delete(s) => index.apply_secret(&key_of(&s.metadata), None),
+            Event::Init => {}
+            Event::InitDone => {
+                for key in index.model_secrets(scope) {
+                    let current = store.get(&ObjectRef::new(&key.1).within(&key.0));
+                    index.apply_secret(&key, current.as_deref());
+                }
+            }
+        }
+    }
+}
+
+impl Stored for ConfigMapValues {
+    // Channel references to ConfigMaps are indexed from the harnesses.
+    fn index(_: &Event<Self>, _: &mut Index, _: &Store<Self>, _: Option<&str>, _: &Shared) {}
+}
+
+impl<S: Stored> KindStore<S> {
+    fn new(scope: &WatchPolicy, selective: bool) -> (Self, Vec<Writer<S>>) {
+        let mut stores = Vec::new();
+        let mut writers = Vec::new();
+        for namespace in namespaces(scope) {
+            let writer = Writer::default();
+            stores.push((namespace, writer.as_reader()));
+            writers.push(writer);
+        }
+        (Self { stores, selective }, writers)
     }
 
     fn store_for(&self, namespace: &str) -> Option<&Store<S>> {
@@ -52,6 +169,10 @@ impl<S: kube::Resource<DynamicType = ()> + Clone + 'static> KindStore<S> {
             None if self.selective => Lookup::NotWatched,
             None => Lookup::Missing,
         }
+    }
+
+    fn find(&self, key: &Key) -> Option<Arc<S>> {
+        self.store_for(&key.0).and_then(|s| s.get(&ObjectRef::new(&key.1).within(&key.0)))
     }
 
     /// Every object held.
@@ -77,7 +198,20 @@ impl<S: kube::Resource<DynamicType = ()> + Clone + 'static> KindStore<S> {
     }
 }
 
-/// The four kinds harness-guard reads, held as reflector stores.
+fn feeds<S: Stored>(writers: Vec<Writer<S>>, scope: &WatchPolicy, shared: &Arc<Shared>) -> Vec<Feed<S>> {
+    let namespaces = namespaces(scope).into_iter();
+    writers
+        .into_iter()
+        .zip(namespaces)
+        .map(|(writer, namespace)| Feed { namespace, writer, shared: shared.clone() })
+        .collect()
+}
+
+fn namespaces(scope: &WatchPolicy) -> Vec<Option<String>> {
+    if scope.namespaces.is_empty() { vec![None] } else { scope.namespaces.iter().cloned().map(Some).collect() }
+}
+
+/// The four kinds harness-guard reads, held as reflector stores, and their index.
 pub struct View {
     /// AgentHarnesses.
     pub harnesses: KindStore<AgentHarness>,
@@ -87,6 +221,7 @@ pub struct View {
     pub secrets: KindStore<SecretValues>,
     /// ConfigMaps, reduced.
     pub config_maps: KindStore<ConfigMapValues>,
+    shared: Arc<Shared>,
     digester: Digester,
 }
 
@@ -97,9 +232,9 @@ pub struct Feeds {
     /// ModelConfig feeds.
     pub model_configs: Vec<Feed<ModelConfig>>,
     /// Secret feeds.
-    pub secrets: Vec<Feed<<Secret as Ingest>::Stored>>,
+    pub secrets: Vec<Feed<SecretValues>>,
     /// ConfigMap feeds.
-    pub config_maps: Vec<Feed<<ConfigMap as Ingest>::Stored>>,
+    pub config_maps: Vec<Feed<ConfigMapValues>>,
 }
 
 impl View {
@@ -110,8 +245,16 @@ impl View {
         let (model_configs, m) = KindStore::new(scope, false);
         let (secrets, s) = KindStore::new(scope, selective);
         let (config_maps, c) = KindStore::new(scope, selective);
-        let view = Self { harnesses, model_configs, secrets, config_maps, digester };
-        (view, Feeds { harnesses: h, model_configs: m, secrets: s, config_maps: c })
+        let (generation, _) = watch::channel(0);
+        let shared = Arc::new(Shared { index: RwLock::new(Index::default()), secrets: secrets.clone(), generation });
+        let feeds = Feeds {
+            harnesses: feeds(h, scope, &shared),
+            model_configs: feeds(m, scope, &shared),
+            secrets: feeds(s, scope, &shared),
+            config_maps: feeds(c, scope, &shared),
+        };
+        let view = Self { harnesses, model_configs, secrets, config_maps, shared, digester };
+        (view, feeds)
     }
 
     /// Resolves once every store has seen its first complete list.
@@ -122,6 +265,11 @@ impl View {
         self.config_maps.wait_until_ready().await;
     }
 
+    /// A receiver that sees the view's change counter: it changes with every applied event.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.shared.generation.subscribe()
+    }
+
     /// Objects held, by kind, for metrics.
     pub fn sizes(&self) -> [(&'static str, usize); 4] {
         [
@@ -130,6 +278,10 @@ impl View {
             ("Secret", self.secrets.len()),
             ("ConfigMap", self.config_maps.len()),
         ]
+    }
+
+    fn index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.shared.index.read().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -156,5 +308,19 @@ impl ClusterView for View {
 
     fn digester(&self) -> &Digester {
         &self.digester
+    }
+
+    fn harnesses_for_sandbox(&self, sandbox: &str) -> Vec<Arc<AgentHarness>> {
+        let keys = self.index().harnesses_for_sandbox(sandbox);
+        keys.iter().filter_map(|k| self.harnesses.find(k)).collect()
+    }
+
+    fn dependents(&self, target: &Target) -> Vec<Arc<AgentHarness>> {
+        let keys = self.index().dependents(target);
+        keys.iter().filter_map(|k| self.harnesses.find(k)).collect()
+    }
+
+    fn is_model_key(&self, digest: &ValueDigest) -> bool {
+        self.index().is_model_key(digest)
     }
 }

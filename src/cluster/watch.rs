@@ -68,7 +68,7 @@ async fn run_feed<K: Ingest>(
         match event {
             Ok(event) => {
                 if let Some(event) = reduce_event::<K>(event, &digester, &metrics, &kind) {
-                    feed.writer.apply_watcher_event(&event);
+                    feed.apply(event);
                 }
             }
             Err(error) => {

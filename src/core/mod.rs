@@ -2,6 +2,7 @@
 //! the patch. No I/O, no async, no logging: every function here is tested without a network.
 
 pub mod enforce;
+pub mod index;
 pub mod model;
 pub mod mutate;
 pub mod names;

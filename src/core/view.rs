@@ -120,6 +120,17 @@ pub type SecretValues = ValueSet<SecretKind>;
 /// A reduced ConfigMap.
 pub type ConfigMapValues = ValueSet<ConfigMapKind>;
 
+/// An object others depend on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A ModelConfig `(namespace, name)`.
+    ModelConfig(super::index::Key),
+    /// A Secret.
+    Secret(super::index::Key),
+    /// A ConfigMap.
+    ConfigMap(super::index::Key),
+}
+
 /// The read-only view of the cluster that every decision consults.
 pub trait ClusterView {
     /// The ModelConfig `namespace/name`.
@@ -140,6 +151,20 @@ pub trait ClusterView {
         let mut found = self.all_harnesses();
         found.retain(|h| super::sandbox::sandbox_names(h).any(|n| n == sandbox));
         found
+    }
+
+    /// Every AgentHarness that depends on `target`.
+    fn dependents(&self, target: &Target) -> Vec<Arc<AgentHarness>> {
+        // Without a live index: build one over everything (fine for tests and one-shot tools).
+        let mut index = super::index::Index::default();
+        for h in self.all_harnesses() {
+            index.apply_harness(&h);
+        }
+        for mc in self.all_model_configs() {
+            index.apply_model_config(&mc, None);
+        }
+        let keys = index.dependents(target);
+        self.all_harnesses().into_iter().filter(|h| keys.contains(&super::index::key_of(&h.metadata))).collect()
     }
 
     /// True if `digest` is the digest of some ModelConfig's API key.

@@ -1,0 +1,99 @@
+//! The index, driven directly with apply/delete as the watchers would.
+
+use std::collections::BTreeMap;
+
+use harness_guard::core::index::{Index, Key};
+use harness_guard::core::model::{AgentHarness, ModelConfig};
+use harness_guard::core::view::{Digester, SecretValues, Target, ValueSet};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+fn key(ns: &str, name: &str) -> Key {
+    (ns.to_string(), name.to_string())
+}
+
+fn harness(yaml: &str) -> AgentHarness {
+    serde_saphyr::from_str(yaml).unwrap()
+}
+
+fn model(ns: &str, name: &str, secret: &str, field: &str) -> ModelConfig {
+    serde_saphyr::from_str(&format!(
+        "metadata: {{name: {name}, namespace: {ns}}}\nspec: {{model: m, apiKeySecret: {secret}, apiKeySecretKey: {field}}}"
+    ))
+    .unwrap()
+}
+
+fn secret(d: &Digester, ns: &str, name: &str, values: &[(&str, &str)]) -> SecretValues {
+    let meta = ObjectMeta { name: Some(name.into()), namespace: Some(ns.into()), ..Default::default() };
+    ValueSet::new(meta, values.iter().map(|(k, v)| (k.to_string(), d.facts(v.as_bytes()))).collect::<BTreeMap<_, _>>())
+}
+
+#[test]
+fn harness_references_follow_updates_and_deletes() {
+    let mut index = Index::default();
+    let a = harness(
+        "metadata: {name: bot, namespace: team-a}\nspec:\n  modelConfigRef: gpt\n  channels:\n  - name: main\n    type: slack\n    slack:\n      botToken: {valueFrom: {type: Secret, name: slack, key: bot}}\n      appToken: {valueFrom: {type: ConfigMap, name: cm, key: app}}\n",
+    );
+    index.apply_harness(&a);
+    let bot = key("team-a", "bot");
+    assert_eq!(index.harnesses_for_sandbox("team-a-bot"), vec![bot.clone()]);
+    assert!(index.dependents(&Target::ModelConfig(key("team-a", "gpt"))).contains(&bot));
+    assert!(index.dependents(&Target::Secret(key("team-a", "slack"))).contains(&bot));
+    assert!(index.dependents(&Target::ConfigMap(key("team-a", "cm"))).contains(&bot));
+    // The update moves the reference; the old one is gone.
+    index.apply_harness(&harness("metadata: {name: bot, namespace: team-a}\nspec: {modelConfigRef: shared/gpt}\nstatus: {backendRef: {id: custom}}"));
+    assert!(index.dependents(&Target::ModelConfig(key("team-a", "gpt"))).is_empty());
+    assert!(index.dependents(&Target::Secret(key("team-a", "slack"))).is_empty());
+    assert!(index.dependents(&Target::ModelConfig(key("shared", "gpt"))).contains(&bot));
+    assert_eq!(index.harnesses_for_sandbox("custom"), vec![bot.clone()]);
+    index.delete_harness(&bot);
+    assert!(index.harnesses_for_sandbox("team-a-bot").is_empty());
+    assert!(index.dependents(&Target::ModelConfig(key("shared", "gpt"))).is_empty());
+}
+
+#[test]
+fn model_key_digests_in_any_arrival_order() {
+    let d = Digester::random();
+    let is_key = |index: &Index, v: &str| index.is_model_key(&d.digest(v.as_bytes()));
+    // Secret first, then the ModelConfig.
+    let mut index = Index::default();
+    let s = secret(&d, "team-a", "creds", &[("K", "sk-1")]);
+    index.apply_secret(&key("team-a", "creds"), Some(&s));
+    index.apply_model_config(&model("team-a", "gpt", "creds", "K"), Some(&s));
+    assert!(is_key(&index, "sk-1"));
+    // ModelConfig first, Secret later.
+    let mut index = Index::default();
+    index.apply_model_config(&model("team-a", "gpt", "creds", "K"), None);
+    assert!(!is_key(&index, "sk-1"));
+    index.apply_secret(&key("team-a", "creds"), Some(&s));
+    assert!(is_key(&index, "sk-1"));
+    // Rotation, key removal, deletion.
+    index.apply_secret(&key("team-a", "creds"), Some(&secret(&d, "team-a", "creds", &[("K", "sk-2")])));
+    assert!(!is_key(&index, "sk-1") && is_key(&index, "sk-2"));
+    index.apply_secret(&key("team-a", "creds"), Some(&secret(&d, "team-a", "creds", &[("OTHER", "sk-2")])));
+    assert!(!is_key(&index, "sk-2"));
+    index.apply_secret(&key("team-a", "creds"), Some(&s));
+    index.apply_model_config(&model("team-b", "gpt", "creds", "K"), None);
+    assert!(is_key(&index, "sk-1"));
+    index.delete_model_config(&key("team-a", "gpt"));
+    assert!(!is_key(&index, "sk-1"), "the team-b ModelConfig names a Secret in team-b, not team-a's");
+    // Two ModelConfigs sharing one key: the digest stays until both are gone.
+    index.apply_model_config(&model("team-a", "a", "creds", "K"), Some(&s));
+    index.apply_model_config(&model("team-a", "b", "creds", "K"), Some(&s));
+    index.delete_model_config(&key("team-a", "a"));
+    assert!(is_key(&index, "sk-1"));
+    index.delete_model_config(&key("team-a", "b"));
+    assert!(!is_key(&index, "sk-1"));
+}
+
+#[test]
+fn secret_dependents_come_through_model_configs() {
+    let mut index = Index::default();
+    index.apply_model_config(&model("team-a", "gpt", "creds", "K"), None);
+    for name in ["a", "b"] {
+        index.apply_harness(&harness(&format!(
+            "metadata: {{name: {name}, namespace: team-b}}\nspec: {{modelConfigRef: team-a/gpt}}"
+        )));
+    }
+    let deps = index.dependents(&Target::Secret(key("team-a", "creds")));
+    assert_eq!(deps.into_iter().collect::<Vec<_>>(), vec![key("team-b", "a"), key("team-b", "b")]);
+}
