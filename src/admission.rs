@@ -1,17 +1,19 @@
 //! The AdmissionReview contract: bytes in, a review of the request by the pure core, bytes out.
 //! No I/O here; the server calls [`parse`], [`review`] and [`encode`].
 
-use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::api::core::v1::{ConfigMap, PodSpec, Secret};
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use kube::core::{DynamicObject, Status};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::cluster::ingest::Ingest;
 use crate::core::enforce::enforce_pod;
-use crate::core::model::{AgentHarness, AgentHarnessSpec, AgentHarnessStatus};
+use crate::core::model::{AgentHarness, AgentHarnessSpec, AgentHarnessStatus, ModelConfig};
 use crate::core::mutate::mutate_pod;
 use crate::core::names::{AGENT_HARNESS_KIND, KAGENT_GROUP, KAGENT_VERSION, MODEL_CONFIG_KIND};
 use crate::core::policy::Policy;
+use crate::core::references::{After, CLEANUP_USERS, Cleanup, guard_reference};
 use crate::core::validate::{Change, validate_harness};
 use crate::core::verdict::{Finding, Verdict, warning_line};
 use crate::core::view::ClusterView;
@@ -106,9 +108,8 @@ pub fn review(webhook: Webhook, req: &Request, view: &impl ClusterView, policy: 
         (Webhook::Validate, KAGENT_GROUP, KAGENT_VERSION, AGENT_HARNESS_KIND) => review_harness(req, view, policy),
         (Webhook::Validate, "", "v1", "Pod") => review_pod(req, |m, s, ns| enforce_pod(m, s, ns, view, policy)),
         (Webhook::Mutate, "", "v1", "Pod") => review_pod(req, |m, s, ns| mutate_pod(m, s, ns, view, policy)),
-        // The reference guard (Secrets, ConfigMaps, ModelConfigs) is allowed untouched for now.
         (Webhook::Validate, "", "v1", "Secret" | "ConfigMap")
-        | (Webhook::Validate, KAGENT_GROUP, KAGENT_VERSION, MODEL_CONFIG_KIND) => Ok(Verdict::default()),
+        | (Webhook::Validate, KAGENT_GROUP, KAGENT_VERSION, MODEL_CONFIG_KIND) => review_reference(req, view, policy),
         _ => {
             let response = respond(req, &Verdict::default()).with_warnings(vec![warning_line(&format!(
                 "harness-guard /{} does not handle {}; allowed unchecked. Check the webhook's rules.",
@@ -230,6 +231,59 @@ fn review_pod(
         )
     })?;
     Ok(decide(&object.metadata, &spec, namespace))
+}
+
+/// DELETE, or UPDATE, of an object harnesses depend on.
+fn review_reference(req: &Request, view: &impl ClusterView, policy: &Policy) -> Result<Verdict, String> {
+    let old = req.old_object.as_ref();
+    let new = match (&req.operation, &req.object) {
+        (Operation::Delete, _) => None,
+        (Operation::Update, Some(object)) => Some(object),
+        _ => return Ok(Verdict::default()),
+    };
+    let meta = new.or(old).map(|o| &o.metadata);
+    let name = meta.and_then(|m| m.name.clone()).unwrap_or_else(|| req.name.clone());
+    let namespace = req.namespace.clone().or_else(|| meta.and_then(|m| m.namespace.clone())).unwrap_or_default();
+    let key = (namespace, name);
+    let unreadable = |e: String| format!("harness-guard cannot read {} {}/{}: {e}", req.kind.kind, key.0, key.1);
+    let digester = view.digester();
+    let after = match req.kind.kind.as_str() {
+        "Secret" => {
+            let reduced = new.map(|o| -> Result<_, String> {
+                let secret = Secret {
+                    metadata: o.metadata.clone(),
+                    data: read_part(&o.data, "data")?,
+                    string_data: read_part(&o.data, "stringData")?,
+                    ..Default::default()
+                };
+                Ok(secret.ingest(digester))
+            });
+            After::Secret(key.clone(), reduced.transpose().map_err(unreadable)?)
+        }
+        "ConfigMap" => {
+            let reduced = new.map(|o| -> Result<_, String> {
+                let cm = ConfigMap {
+                    metadata: o.metadata.clone(),
+                    data: read_part(&o.data, "data")?,
+                    binary_data: read_part(&o.data, "binaryData")?,
+                    ..Default::default()
+                };
+                Ok(cm.ingest(digester))
+            });
+            After::ConfigMap(key.clone(), reduced.transpose().map_err(unreadable)?)
+        }
+        _ => {
+            let typed = new.map(|o| -> Result<_, String> {
+                Ok(ModelConfig { metadata: o.metadata.clone(), spec: read_part(&o.data, "spec")? })
+            });
+            After::ModelConfig(key.clone(), typed.transpose().map_err(unreadable)?)
+        }
+    };
+    let cleanup = Cleanup {
+        by_controller: CLEANUP_USERS.contains(&req.user_info.username.as_deref().unwrap_or_default()),
+        being_deleted: old.is_some_and(|o| o.metadata.deletion_timestamp.is_some()),
+    };
+    Ok(guard_reference(after, cleanup, view, policy))
 }
 
 /// The findings a verdict holds, with the action taken, for metrics.

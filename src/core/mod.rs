@@ -7,6 +7,7 @@ pub mod model;
 pub mod mutate;
 pub mod names;
 pub mod policy;
+pub mod references;
 pub mod sandbox;
 pub mod validate;
 pub mod verdict;

@@ -46,6 +46,11 @@ pub enum Rule {
     ProxyEnvConflict,
     /// A sandbox pod matches no AgentHarness, or several (warning at most).
     SandboxOwner,
+    /// A DELETE or UPDATE of a ModelConfig, Secret or ConfigMap would break live harnesses.
+    ReferenceInUse,
+    /// A Secret that another object (ExternalSecret, SealedSecret) will produce: present, content
+    /// unknown (a note at most).
+    ProducedSecret,
 }
 
 impl Rule {
@@ -64,12 +69,19 @@ impl Rule {
             Rule::PodLiteralKey => "pod-literal-key",
             Rule::ProxyEnvConflict => "proxy-env-conflict",
             Rule::SandboxOwner => "sandbox-owner",
+            Rule::ReferenceInUse => "reference-in-use",
+            Rule::ProducedSecret => "produced-secret",
         }
     }
 
     fn default_action(self) -> Action {
         match self {
-            Rule::AllowedDomains | Rule::NotWatched | Rule::ProxyEnvConflict | Rule::SandboxOwner => Action::Warn,
+            Rule::AllowedDomains
+            | Rule::NotWatched
+            | Rule::ProxyEnvConflict
+            | Rule::SandboxOwner
+            | Rule::ReferenceInUse
+            | Rule::ProducedSecret => Action::Warn,
             _ => Action::Deny,
         }
     }
@@ -79,7 +91,7 @@ impl Rule {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Policy {
-    /// Action per rule; a rule not listed takes its default (`deny`, except `allowed-domains`).
+    /// Action per rule; a rule not listed takes its default (README.md lists them).
     #[serde(default)]
     pub rules: BTreeMap<Rule, Action>,
     /// How sandbox pods are recognised and patched.
@@ -97,7 +109,9 @@ impl Policy {
     pub fn action(&self, rule: Rule) -> Action {
         let action = self.rules.get(&rule).copied().unwrap_or(rule.default_action());
         match (rule.default_action(), action) {
-            (Action::Warn, Action::Deny) if rule != Rule::AllowedDomains => Action::Warn,
+            (Action::Warn, Action::Deny) if !matches!(rule, Rule::AllowedDomains | Rule::ReferenceInUse) => {
+                Action::Warn
+            }
             _ => action,
         }
     }
