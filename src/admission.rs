@@ -1,6 +1,8 @@
 //! The AdmissionReview contract: bytes in, a review of the request by the pure core, bytes out.
 //! No I/O here; the server calls [`parse`], [`review`] and [`encode`].
 
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::{ConfigMap, PodSpec, Secret};
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use kube::core::{DynamicObject, Status};
@@ -256,7 +258,7 @@ fn review_reference(req: &Request, view: &impl ClusterView, policy: &Policy) -> 
                     string_data: read_part(&o.data, "stringData")?,
                     ..Default::default()
                 };
-                Ok(secret.ingest(digester))
+                Ok(Arc::new(secret.ingest(digester)))
             });
             After::Secret(key.clone(), reduced.transpose().map_err(unreadable)?)
         }
@@ -268,13 +270,13 @@ fn review_reference(req: &Request, view: &impl ClusterView, policy: &Policy) -> 
                     binary_data: read_part(&o.data, "binaryData")?,
                     ..Default::default()
                 };
-                Ok(cm.ingest(digester))
+                Ok(Arc::new(cm.ingest(digester)))
             });
             After::ConfigMap(key.clone(), reduced.transpose().map_err(unreadable)?)
         }
         _ => {
             let typed = new.map(|o| -> Result<_, String> {
-                Ok(ModelConfig { metadata: o.metadata.clone(), spec: read_part(&o.data, "spec")? })
+                Ok(Arc::new(ModelConfig { metadata: o.metadata.clone(), spec: read_part(&o.data, "spec")? }))
             });
             After::ModelConfig(key.clone(), typed.transpose().map_err(unreadable)?)
         }

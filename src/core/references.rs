@@ -16,11 +16,11 @@ use super::view::{ClusterView, ConfigMapValues, Digester, Lookup, SecretValues, 
 /// The object a request changes, as it would be afterwards (`None`: deleted).
 pub enum After {
     /// A Secret.
-    Secret(Key, Option<SecretValues>),
+    Secret(Key, Option<Arc<SecretValues>>),
     /// A ConfigMap.
-    ConfigMap(Key, Option<ConfigMapValues>),
+    ConfigMap(Key, Option<Arc<ConfigMapValues>>),
     /// A ModelConfig.
-    ModelConfig(Key, Option<ModelConfig>),
+    ModelConfig(Key, Option<Arc<ModelConfig>>),
 }
 
 impl After {
@@ -100,8 +100,8 @@ struct Overlay<'a, V> {
     after: &'a After,
 }
 
-fn swap<T: Clone>(key: &Key, ns: &str, name: &str, replacement: &Option<T>) -> Option<Lookup<Arc<T>>> {
-    (key.0 == ns && key.1 == name).then(|| replacement.clone().map_or(Lookup::Missing, |v| Lookup::Found(Arc::new(v))))
+fn swap<T>(key: &Key, ns: &str, name: &str, replacement: &Option<Arc<T>>) -> Option<Lookup<Arc<T>>> {
+    (key.0 == ns && key.1 == name).then(|| replacement.clone().map_or(Lookup::Missing, Lookup::Found))
 }
 
 impl<V: ClusterView> ClusterView for Overlay<'_, V> {
