@@ -187,7 +187,8 @@ fn start_certs(
     Ok((task, ca_file))
 }
 
-async fn kube_client(kubeconfig: Option<PathBuf>) -> Result<kube::Client, StartError> {
+/// A client for `kubeconfig`, or the in-cluster configuration.
+pub async fn kube_client(kubeconfig: Option<PathBuf>) -> Result<kube::Client, StartError> {
     let fail = |e: &dyn std::fmt::Display| StartError::Kube(e.to_string());
     let config = match kubeconfig {
         Some(path) => {

@@ -37,6 +37,60 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Write a CA and a serving certificate for local and test use.
     Certs(CertsArgs),
+    /// Evaluate manifests before they reach a cluster (for CI): exit 0 clean, 1 denied, 2 unusable input.
+    Check(CheckArgs),
+    /// Evaluate every AgentHarness of a live cluster: exit codes as `check`.
+    Audit(AuditArgs),
+}
+
+/// Output formats of `check` and `audit`.
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum OutputFormat {
+    /// A readable table.
+    #[default]
+    Table,
+    /// JSON.
+    Json,
+}
+
+/// `harness-guard check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Files or directories of YAML/JSON manifests (multi-document); `-` reads standard input.
+    #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+    pub filename: Vec<PathBuf>,
+    /// Directories of manifests describing the cluster the input will be applied to.
+    #[arg(long)]
+    pub state: Vec<PathBuf>,
+    /// Also read the live cluster (kubeconfig, or --kubeconfig).
+    #[arg(long)]
+    pub cluster: bool,
+    /// Kubeconfig for --cluster.
+    #[arg(long, env = "HARNESS_GUARD_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Namespace of input objects that name none.
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+    /// Policy file (the same as `serve --config`).
+    #[arg(long, env = "HARNESS_GUARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+/// `harness-guard audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Kubeconfig [default: the in-cluster configuration].
+    #[arg(long, env = "HARNESS_GUARD_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Policy file (the same as `serve --config`).
+    #[arg(long, env = "HARNESS_GUARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: OutputFormat,
 }
 
 /// `harness-guard serve`.

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::Parser;
 use harness_guard::config::{Cli, Command, LogFormat};
-use harness_guard::{app, certs, telemetry};
+use harness_guard::{app, certs, commands, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -23,6 +23,8 @@ async fn main() -> anyhow::Result<()> {
             certs::generate(&args.dns, validity)?.write(&args.out)?;
             eprintln!("wrote ca.crt, ca.key, tls.crt, tls.key to {}", args.out.display());
         }
+        Command::Check(args) => std::process::exit(commands::check::run(args).await),
+        Command::Audit(args) => std::process::exit(commands::audit(args).await),
     }
     Ok(())
 }

@@ -11,8 +11,9 @@ use super::ingest::Ingest;
 use super::view::{Feed, Feeds, Stored};
 use crate::core::model::{AgentHarness, ModelConfig};
 use crate::core::names::KAGENT_API_VERSION;
-use crate::core::view::Digester;
+use crate::core::view::{Digester, ValueSet};
 use crate::telemetry::redact_quoted;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// Why a manifest directory could not be loaded. Each names the file and the document.
 #[derive(Debug, thiserror::Error)]
@@ -49,13 +50,16 @@ pub enum ManifestError {
     },
 }
 
-/// The objects read from a directory, already in stored form.
-#[derive(Default)]
+/// The objects read from manifests, already in stored form.
+#[derive(Clone, Default)]
 pub struct Objects {
     harnesses: Vec<AgentHarness>,
     model_configs: Vec<ModelConfig>,
     secrets: Vec<<Secret as Ingest>::Stored>,
+    produced: Vec<<Secret as Ingest>::Stored>,
     config_maps: Vec<<ConfigMap as Ingest>::Stored>,
+    /// Pods, as read (for `check`; the view holds no pods).
+    pub pods: Vec<(ObjectMeta, k8s_openapi::api::core::v1::PodSpec)>,
     /// Documents of other kinds, skipped.
     pub skipped: usize,
 }
@@ -71,8 +75,45 @@ impl Objects {
         self.len() == 0
     }
 
+    /// The harnesses read.
+    pub fn harnesses(&self) -> &[AgentHarness] {
+        &self.harnesses
+    }
+
+    /// Adds everything `other` holds.
+    pub fn extend(&mut self, other: Objects) {
+        self.harnesses.extend(other.harnesses);
+        self.model_configs.extend(other.model_configs);
+        self.secrets.extend(other.secrets);
+        self.produced.extend(other.produced);
+        self.config_maps.extend(other.config_maps);
+        self.pods.extend(other.pods);
+        self.skipped += other.skipped;
+    }
+
+    /// Adds objects read some other way (a live cluster's lists).
+    pub fn add(
+        &mut self,
+        harnesses: Vec<AgentHarness>,
+        model_configs: Vec<ModelConfig>,
+        secrets: Vec<<Secret as Ingest>::Stored>,
+        config_maps: Vec<<ConfigMap as Ingest>::Stored>,
+    ) {
+        self.harnesses.extend(harnesses);
+        self.model_configs.extend(model_configs);
+        self.secrets.extend(secrets);
+        self.config_maps.extend(config_maps);
+    }
+
     /// Fills the view's stores: one complete list per store, as a watcher's first list would.
-    pub fn feed(self, feeds: Feeds) {
+    /// A Secret that another object will produce counts only where no real one exists.
+    pub fn feed(mut self, feeds: Feeds) {
+        let real: std::collections::BTreeSet<_> =
+            self.secrets.iter().map(|s| (s.metadata.namespace.clone(), s.metadata.name.clone())).collect();
+        let produced = std::mem::take(&mut self.produced);
+        self.secrets.extend(
+            produced.into_iter().filter(|s| !real.contains(&(s.metadata.namespace.clone(), s.metadata.name.clone()))),
+        );
         feed_all(feeds.harnesses, &self.harnesses);
         feed_all(feeds.model_configs, &self.model_configs);
         feed_all(feeds.secrets, &self.secrets);
@@ -93,14 +134,130 @@ fn feed_all<S: Stored>(feeds: Vec<Feed<S>>, objects: &[S]) {
     }
 }
 
-/// Reads every `.yaml`, `.yml` and `.json` file under `dir` (sorted, recursively).
+/// Reads manifests into stored form.
+pub struct Loader<'a> {
+    digester: &'a Digester,
+    default_namespace: Option<String>,
+}
+
+impl<'a> Loader<'a> {
+    /// A loader that requires every object to name its namespace.
+    pub fn new(digester: &'a Digester) -> Self {
+        Self { digester, default_namespace: None }
+    }
+
+    /// Objects with no namespace get `namespace` (as `kubectl apply -n` would give them).
+    pub fn default_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.default_namespace = Some(namespace.into());
+        self
+    }
+
+    /// Reads every `.yaml`, `.yml` and `.json` file under `path` (sorted, recursively), or the
+    /// file `path` itself.
+    pub fn load_path(&self, path: &Path, objects: &mut Objects) -> Result<(), ManifestError> {
+        let files = if path.is_dir() { manifest_files(path)? } else { vec![path.to_path_buf()] };
+        for file in files {
+            let text =
+                std::fs::read_to_string(&file).map_err(|source| ManifestError::Read { path: file.clone(), source })?;
+            self.load_text(&file, &text, objects)?;
+        }
+        Ok(())
+    }
+
+    /// Reads the documents of one file (multi-document YAML, JSON, or a `List`).
+    pub fn load_text(&self, path: &Path, text: &str, objects: &mut Objects) -> Result<(), ManifestError> {
+        let docs: Vec<Value> = serde_saphyr::from_multiple(text)
+            .map_err(|e| ManifestError::Syntax { path: path.to_path_buf(), message: e.to_string() })?;
+        for (i, doc) in docs.into_iter().enumerate() {
+            let items = match doc.get("items").and_then(Value::as_array) {
+                Some(items) if doc.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List")) => {
+                    items.clone()
+                }
+                _ => vec![doc],
+            };
+            for item in items.into_iter().filter(|d| !d.is_null()) {
+                self.load_object(path, i + 1, item, objects)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn load_object(
+        &self,
+        path: &Path,
+        index: usize,
+        mut doc: Value,
+        objects: &mut Objects,
+    ) -> Result<(), ManifestError> {
+        let api_version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string();
+        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+        if let (Some(ns), Some(meta)) =
+            (&self.default_namespace, doc.get_mut("metadata").and_then(Value::as_object_mut))
+        {
+            meta.entry("namespace").or_insert_with(|| Value::String(ns.clone()));
+        }
+        let meta = doc.get("metadata");
+        let field = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str).unwrap_or("").to_string();
+        let (namespace, name) = (field("namespace"), field("name"));
+        let fail = |message: String| ManifestError::Object {
+            path: path.to_path_buf(),
+            index,
+            kind: kind.clone(),
+            name: format!("{namespace}/{name}"),
+            message,
+        };
+        let group = api_version.split_once('/').map_or("", |(g, _)| g);
+        let read_kind = matches!(
+            kind.as_str(),
+            "Secret" | "ConfigMap" | "AgentHarness" | "ModelConfig" | "Pod" | "ExternalSecret" | "SealedSecret"
+        );
+        if read_kind && (name.is_empty() || namespace.is_empty()) {
+            return Err(fail("metadata.name and metadata.namespace are required".to_string()));
+        }
+        let digester = self.digester;
+        fn read<K: Ingest>(doc: Value, digester: &Digester) -> Result<K::Stored, String> {
+            let obj: K = serde_path_to_error::deserialize(doc)
+                .map_err(|e| format!("{}: {}", e.path(), redact_quoted(&e.inner().to_string())))?;
+            Ok(obj.ingest(digester))
+        }
+        match (api_version.as_str(), kind.as_str()) {
+            ("v1", "Secret") => objects.secrets.push(read::<Secret>(doc, digester).map_err(fail)?),
+            ("v1", "ConfigMap") => objects.config_maps.push(read::<ConfigMap>(doc, digester).map_err(fail)?),
+            ("v1", "Pod") => {
+                let meta = serde_json::from_value(doc["metadata"].clone())
+                    .map_err(|e| fail(format!("metadata: {}", redact_quoted(&e.to_string()))))?;
+                let spec = serde_path_to_error::deserialize(doc["spec"].clone())
+                    .map_err(|e| fail(format!("spec.{}: {}", e.path(), redact_quoted(&e.inner().to_string()))))?;
+                objects.pods.push((meta, spec));
+            }
+            (KAGENT_API_VERSION, "AgentHarness") => {
+                objects.harnesses.push(read::<AgentHarness>(doc, digester).map_err(fail)?)
+            }
+            (KAGENT_API_VERSION, "ModelConfig") => {
+                objects.model_configs.push(read::<ModelConfig>(doc, digester).map_err(fail)?)
+            }
+            _ if (group == "external-secrets.io" && kind == "ExternalSecret")
+                || (group == "bitnami.com" && kind == "SealedSecret") =>
+            {
+                // The Secret it will produce: ExternalSecret spec.target.name, SealedSecret
+                // spec.template.metadata.name, else the object's own name.
+                let target = doc.pointer("/spec/target/name").or_else(|| doc.pointer("/spec/template/metadata/name"));
+                let secret = target.and_then(Value::as_str).filter(|n| !n.is_empty()).unwrap_or(&name).to_string();
+                let meta = ObjectMeta { name: Some(secret), namespace: Some(namespace.clone()), ..Default::default() };
+                let mut produced = ValueSet::new(meta, Default::default());
+                produced.produced_by = Some(format!("{kind} {namespace}/{name}"));
+                objects.produced.push(produced);
+            }
+            _ => objects.skipped += 1,
+        }
+        Ok(())
+    }
+}
+
+/// Reads every manifest under `dir`; every object must name its namespace.
 pub fn load_dir(dir: &Path, digester: &Digester) -> Result<Objects, ManifestError> {
     let mut objects = Objects::default();
-    for path in manifest_files(dir)? {
-        let text =
-            std::fs::read_to_string(&path).map_err(|source| ManifestError::Read { path: path.clone(), source })?;
-        load_text(&path, &text, digester, &mut objects)?;
-    }
+    Loader::new(digester).load_path(dir, &mut objects)?;
     Ok(objects)
 }
 
@@ -117,64 +274,4 @@ fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, ManifestError> {
     }
     files.sort();
     Ok(files)
-}
-
-/// Reads the documents of one file (multi-document YAML, JSON, or a `List`).
-pub fn load_text(path: &Path, text: &str, digester: &Digester, objects: &mut Objects) -> Result<(), ManifestError> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(text)
-        .map_err(|e| ManifestError::Syntax { path: path.to_path_buf(), message: e.to_string() })?;
-    for (i, doc) in docs.into_iter().enumerate() {
-        let items = match doc.get("items").and_then(Value::as_array) {
-            Some(items) if doc.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List")) => {
-                items.clone()
-            }
-            _ => vec![doc],
-        };
-        for item in items.into_iter().filter(|d| !d.is_null()) {
-            load_object(path, i + 1, item, digester, objects)?;
-        }
-    }
-    Ok(())
-}
-
-fn load_object(
-    path: &Path,
-    index: usize,
-    doc: Value,
-    digester: &Digester,
-    objects: &mut Objects,
-) -> Result<(), ManifestError> {
-    let api_version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string();
-    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
-    let meta = doc.get("metadata");
-    let field = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str).unwrap_or("").to_string();
-    let name = format!("{}/{}", field("namespace"), field("name"));
-    let fail = |message: String| ManifestError::Object {
-        path: path.to_path_buf(),
-        index,
-        kind: kind.clone(),
-        name: name.clone(),
-        message,
-    };
-    let read_kind = matches!(kind.as_str(), "Secret" | "ConfigMap" | "AgentHarness" | "ModelConfig");
-    if read_kind && (field("name").is_empty() || field("namespace").is_empty()) {
-        return Err(fail("metadata.name and metadata.namespace are required".to_string()));
-    }
-    fn read<K: Ingest>(doc: Value, digester: &Digester) -> Result<K::Stored, String> {
-        let obj: K = serde_path_to_error::deserialize(doc)
-            .map_err(|e| format!("{}: {}", e.path(), redact_quoted(&e.inner().to_string())))?;
-        Ok(obj.ingest(digester))
-    }
-    match (api_version.as_str(), kind.as_str()) {
-        ("v1", "Secret") => objects.secrets.push(read::<Secret>(doc, digester).map_err(fail)?),
-        ("v1", "ConfigMap") => objects.config_maps.push(read::<ConfigMap>(doc, digester).map_err(fail)?),
-        (KAGENT_API_VERSION, "AgentHarness") => {
-            objects.harnesses.push(read::<AgentHarness>(doc, digester).map_err(fail)?)
-        }
-        (KAGENT_API_VERSION, "ModelConfig") => {
-            objects.model_configs.push(read::<ModelConfig>(doc, digester).map_err(fail)?)
-        }
-        _ => objects.skipped += 1,
-    }
-    Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod ingest;
 pub mod lease;
+pub mod list;
 pub mod manifests;
 pub mod selfsigned;
 pub mod view;

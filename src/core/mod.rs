@@ -1,6 +1,7 @@
 //! The pure core: given an object and a read-only view of the cluster, what is the verdict or
 //! the patch. No I/O, no async, no logging: every function here is tested without a network.
 
+pub mod audit;
 pub mod enforce;
 pub mod index;
 pub mod model;

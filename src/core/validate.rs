@@ -199,6 +199,13 @@ fn resolve_key<K>(
     findings: &mut Vec<Finding>,
     fix: impl FnOnce() -> String,
 ) -> Option<ValueFacts> {
+    if let Some(producer) = &set.produced_by {
+        findings.push(Finding::new(
+            Rule::ProducedSecret,
+            format!("{chain} will be produced by {producer}; key {key:?} cannot be checked until it exists."),
+        ));
+        return None;
+    }
     match set.keys.get(key) {
         None => {
             // Key names of another tenant's objects are not ours to show.

@@ -84,19 +84,22 @@ pub struct ValueSet<K> {
     pub metadata: ObjectMeta,
     /// Facts per key.
     pub keys: BTreeMap<String, ValueFacts>,
+    /// Set when another object (an ExternalSecret, a SealedSecret) will produce this one: it
+    /// counts as present, with keys unknown.
+    pub produced_by: Option<String>,
     kind: PhantomData<fn() -> K>,
 }
 
 impl<K> Clone for ValueSet<K> {
     fn clone(&self) -> Self {
-        Self::new(self.metadata.clone(), self.keys.clone())
+        Self { produced_by: self.produced_by.clone(), ..Self::new(self.metadata.clone(), self.keys.clone()) }
     }
 }
 
 impl<K> ValueSet<K> {
     /// A value set from its parts.
     pub fn new(metadata: ObjectMeta, keys: BTreeMap<String, ValueFacts>) -> Self {
-        Self { metadata, keys, kind: PhantomData }
+        Self { metadata, keys, produced_by: None, kind: PhantomData }
     }
 
     /// Key names, comma separated, for messages about objects the requester may see.

@@ -22,7 +22,7 @@ pub fn serve_args(extra: &[&str]) -> ServeArgs {
     argv.extend_from_slice(extra);
     match Cli::parse_from(argv).command {
         Command::Serve(args) => *args,
-        Command::Certs(_) => unreachable!(),
+        _ => unreachable!("serve arguments parse as serve"),
     }
 }
 

@@ -1,0 +1,62 @@
+//! The one-shot commands: `check` (before apply, for CI) and `audit` (what runs now). Both
+//! evaluate with the same pure functions, messages and policy as the webhook.
+
+pub mod check;
+
+use crate::cluster::manifests::Objects;
+use crate::cluster::view::View;
+use crate::config::{OutputFormat, load_policy};
+use crate::core::audit::{Report, audit_harness, audit_pod};
+use crate::core::policy::Policy;
+use crate::core::sandbox::is_sandbox_pod;
+use crate::core::view::Digester;
+use crate::report;
+
+/// Reads the policy file, if any; a bad one is unusable input.
+fn policy(path: Option<&std::path::Path>) -> Result<Policy, String> {
+    path.map(load_policy).transpose().map(Option::unwrap_or_default).map_err(|e| e.to_string())
+}
+
+/// Evaluates `subjects` (harnesses and pods) against a view holding `context`, prints the
+/// reports, and returns the exit code.
+fn evaluate(subjects: &Objects, context: Objects, digester: Digester, policy: &Policy, output: OutputFormat) -> i32 {
+    let (view, feeds) = View::new(&Default::default(), digester);
+    context.feed(feeds);
+    let mut reports: Vec<Report> = subjects.harnesses().iter().map(|h| audit_harness(h, &view, policy)).collect();
+    for (meta, spec) in &subjects.pods {
+        if is_sandbox_pod(meta, meta.namespace.as_deref().unwrap_or(""), &policy.sandbox) {
+            reports.push(audit_pod(meta, spec, &view, policy));
+        }
+    }
+    reports.sort_by(|a, b| (a.kind, &a.object).cmp(&(b.kind, &b.object)));
+    match output {
+        OutputFormat::Table => print!("{}", report::table(&reports)),
+        OutputFormat::Json => println!("{}", report::json(&reports)),
+    }
+    report::exit_code(&reports)
+}
+
+/// `harness-guard audit`: every AgentHarness of the live cluster, against the cluster.
+pub async fn audit(args: crate::config::AuditArgs) -> i32 {
+    let policy = match policy(args.config.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return unusable(&e),
+    };
+    let client = match crate::app::kube_client(args.kubeconfig).await {
+        Ok(c) => c,
+        Err(e) => return unusable(&e.to_string()),
+    };
+    let digester = Digester::random();
+    let objects = match crate::cluster::list::list_all(&client, &digester).await {
+        Ok(o) => o,
+        Err(e) => return unusable(&format!("cannot list the cluster: {e}")),
+    };
+    let mut subjects = Objects::default();
+    subjects.add(objects.harnesses().to_vec(), Vec::new(), Vec::new(), Vec::new());
+    evaluate(&subjects, objects, digester, &policy, args.output)
+}
+
+fn unusable(message: &str) -> i32 {
+    eprintln!("harness-guard: {message}");
+    report::EXIT_UNUSABLE
+}

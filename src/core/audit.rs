@@ -1,0 +1,96 @@
+//! Audit: the same rules, over objects that already exist (or are about to be applied), with
+//! the same messages and enforcement settings as the webhook.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Serialize;
+
+use super::enforce::enforce_pod;
+use super::model::AgentHarness;
+use super::policy::{Policy, Rule};
+use super::validate::{Change, validate_harness};
+use super::verdict::Verdict;
+use super::view::ClusterView;
+
+/// How a finding counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The webhook would refuse the object.
+    Deny,
+    /// The webhook would allow it with a warning.
+    Warn,
+    /// Information: present but not checkable (a Secret another object will produce).
+    Note,
+}
+
+/// One finding in a report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Line {
+    /// Rule name.
+    pub rule: &'static str,
+    /// What it means for the object.
+    pub verdict: Outcome,
+    /// The user text, as the webhook would send it.
+    pub message: String,
+}
+
+/// The audit of one object.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    /// `AgentHarness` or `Pod`.
+    pub kind: &'static str,
+    /// `namespace/name`.
+    pub object: String,
+    /// False when the webhook would refuse it.
+    pub allowed: bool,
+    /// Its findings, denials first.
+    pub findings: Vec<Line>,
+}
+
+impl Report {
+    fn from_verdict(kind: &'static str, object: String, verdict: Verdict) -> Self {
+        let outcome = |rule: Rule, deny: bool| match (deny, rule) {
+            (true, _) => Outcome::Deny,
+            (false, Rule::ProducedSecret) => Outcome::Note,
+            (false, _) => Outcome::Warn,
+        };
+        let allowed = verdict.allowed();
+        let findings = verdict
+            .denials
+            .into_iter()
+            .map(|f| (f, true))
+            .chain(verdict.warnings.into_iter().map(|f| (f, false)))
+            .map(|(f, deny)| Line { rule: f.rule.name(), verdict: outcome(f.rule, deny), message: f.message })
+            .collect();
+        Self { kind, object, allowed, findings }
+    }
+}
+
+/// Audits a harness as if it were being created now.
+pub fn audit_harness(harness: &AgentHarness, view: &impl ClusterView, policy: &Policy) -> Report {
+    Report::from_verdict("AgentHarness", harness.key(), validate_harness(harness, Change::Create, view, policy))
+}
+
+/// Audits a pod as if it were being created now (only sandbox pods have findings).
+pub fn audit_pod(meta: &ObjectMeta, spec: &PodSpec, view: &impl ClusterView, policy: &Policy) -> Report {
+    let ns = meta.namespace.as_deref().unwrap_or("");
+    let object = format!("{ns}/{}", meta.name.as_deref().unwrap_or(""));
+    Report::from_verdict("Pod", object, enforce_pod(meta, spec, ns, view, policy))
+}
+
+/// How many objects fail each rule with a denial: the violations metric.
+pub fn violations(reports: &[Report]) -> BTreeMap<&'static str, usize> {
+    let mut out = BTreeMap::new();
+    for report in reports {
+        let mut rules: Vec<&'static str> =
+            report.findings.iter().filter(|l| l.verdict == Outcome::Deny).map(|l| l.rule).collect();
+        rules.dedup();
+        for rule in rules {
+            *out.entry(rule).or_default() += 1;
+        }
+    }
+    out
+}
