@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::cluster::audit::{Auditor, Events};
 use crate::cluster::lease::Elector;
 use crate::cluster::selfsigned::{Lifetimes, SelfSigned};
 use crate::cluster::view::View;
@@ -81,8 +82,16 @@ pub async fn start(
         Source::Cluster(kubeconfig) => Ok(kube_client(kubeconfig).await?),
         Source::Manifests(dir) => Err(dir),
     };
+    // One Lease elects the single writer of certificates and audit Events.
+    let elector = client.as_ref().ok().map(|client| {
+        let s = &args.self_signed;
+        let api = kube::Api::namespaced(client.clone(), &s.namespace);
+        let duration = Duration::from_secs((s.check_seconds * 3).max(15));
+        Arc::new(Elector::new(api, s.lease.clone(), s.identity(), duration))
+    });
     let certs = CertSource::new();
-    let (cert_task, ca_file) = start_certs(&args, client.as_ref().ok(), &certs, &readiness, &metrics)?;
+    let (cert_task, ca_file) = start_certs(&args, client.as_ref().ok(), elector.clone(), &certs, &readiness, &metrics)?;
+    let events = client.as_ref().ok().zip(elector).map(|(client, elector)| Events { client: client.clone(), elector });
     let watch_tasks = match client {
         Ok(client) => Some(watchers::spawn_watchers(client, feeds, &policy.watch, digester, metrics.clone())),
         Err(dir) => {
@@ -92,6 +101,8 @@ pub async fn start(
             None
         }
     };
+    let auditor = Auditor::new(view.clone(), policy.clone(), metrics.clone(), events);
+    let audit_task = tokio::spawn(auditor.run(Duration::from_millis(500)));
     {
         let (view, readiness) = (view.clone(), readiness.clone());
         tokio::spawn(async move {
@@ -131,6 +142,7 @@ pub async fn start(
             tracing::warn!(%error, "health server stopped with an error");
         }
         cert_task.abort();
+        audit_task.abort();
         drop(watch_tasks);
         tracing::info!("shut down");
     });
@@ -141,14 +153,17 @@ pub async fn start(
 fn start_certs(
     args: &ServeArgs,
     client: Option<&kube::Client>,
+    elector: Option<Arc<Elector>>,
     certs: &Arc<CertSource>,
     readiness: &Arc<Readiness>,
     metrics: &Arc<Metrics>,
 ) -> Result<(tokio::task::JoinHandle<()>, Option<PathBuf>), StartError> {
     if let Some(secret) = &args.self_signed.secret {
-        let client = client.ok_or_else(|| {
-            StartError::Kube("--self-signed-secret needs cluster mode (--kubeconfig or in-cluster)".into())
-        })?;
+        let (Some(client), Some(elector)) = (client, elector) else {
+            return Err(StartError::Kube(
+                "--self-signed-secret needs cluster mode (--kubeconfig or in-cluster)".into(),
+            ));
+        };
         let s = &args.self_signed;
         let ns = s.namespace.as_str();
         let lifetimes = Lifetimes {
@@ -157,16 +172,13 @@ fn start_certs(
             renew_before: Duration::from_secs(s.renew_before_seconds),
             check_every: Duration::from_secs(s.check_seconds.max(1)),
         };
-        let lease_duration = (lifetimes.check_every * 3).max(Duration::from_secs(15));
-        let elector =
-            Elector::new(kube::Api::namespaced(client.clone(), ns), s.lease.clone(), s.identity(), lease_duration);
         let manager = SelfSigned {
             secrets: kube::Api::namespaced(client.clone(), ns),
             secret_name: secret.clone(),
             validating: s.validating_webhook.clone().map(|n| (kube::Api::all(client.clone()), n)),
             mutating: s.mutating_webhook.clone().map(|n| (kube::Api::all(client.clone()), n)),
             dns_names: s.dns_names(),
-            elector: Arc::new(elector),
+            elector,
             lifetimes,
         };
         let task = tokio::spawn(manager.run(certs.clone(), readiness.clone(), metrics.clone()));

@@ -94,6 +94,12 @@ pub struct Metrics {
     invalid_objects: Family<KindLabels, Counter>,
     bad_requests: Counter,
     cert_expiry: Gauge,
+    violations: Family<RuleOnly, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleOnly {
+    rule: String,
 }
 
 impl Default for Metrics {
@@ -146,6 +152,12 @@ impl Metrics {
             "notAfter of the serving certificate, Unix time",
             cert_expiry.clone(),
         );
+        let violations = Family::default();
+        registry.register(
+            "violations",
+            "Existing AgentHarnesses whose chain fails a rule now (continuous audit)",
+            violations.clone(),
+        );
         Self {
             registry,
             requests,
@@ -157,6 +169,7 @@ impl Metrics {
             invalid_objects,
             bad_requests,
             cert_expiry,
+            violations,
         }
     }
 
@@ -200,6 +213,14 @@ impl Metrics {
     /// Records how many objects of `kind` the view holds.
     pub fn set_objects(&self, kind: &str, count: usize) {
         self.objects.get_or_create(&KindLabels { kind: kind.into() }).set(count as i64);
+    }
+
+    /// Records the audit's violation counts; every rule is exported, zero when nothing fails it.
+    pub fn set_violations(&self, counts: &std::collections::BTreeMap<&'static str, usize>) {
+        for rule in crate::core::policy::Rule::ALL {
+            let n = counts.get(rule.name()).copied().unwrap_or(0);
+            self.violations.get_or_create(&RuleOnly { rule: rule.name().to_string() }).set(n as i64);
+        }
     }
 
     /// Records the serving certificate's expiry.

@@ -1,6 +1,7 @@
 //! The I/O edge that fills the cluster view: reflector stores, fed by kube-rs watchers in cluster
 //! mode or by a manifest directory in the built-in default.
 
+pub mod audit;
 pub mod ingest;
 pub mod lease;
 pub mod list;

@@ -3,6 +3,7 @@
 //! feed applies also updates the view's [`Index`], so decisions look things up instead of
 //! scanning, and bumps a generation counter that the continuous audit waits on.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
@@ -40,6 +41,11 @@ pub struct Shared {
     index: RwLock<Index>,
     secrets: KindStore<SecretValues>,
     generation: watch::Sender<u64>,
+    /// Feeds that have not completed their first list yet.
+    unsynced: AtomicUsize,
+    /// True once every feed has completed its first list. (Kept here rather than awaiting each
+    /// reflector store: their readiness future wakes only the last of several waiters.)
+    synced: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -58,6 +64,7 @@ pub struct Feed<S: Stored> {
     pub namespace: Option<String>,
     writer: Writer<S>,
     shared: Arc<Shared>,
+    listed: bool,
 }
 
 impl<S: Stored> Feed<S> {
@@ -68,6 +75,12 @@ impl<S: Stored> Feed<S> {
         {
             let mut index = self.shared.index.write().unwrap_or_else(|e| e.into_inner());
             S::index(&event, &mut index, &store, self.namespace.as_deref(), &self.shared);
+        }
+        if matches!(event, Event::InitDone) && !self.listed {
+            self.listed = true;
+            if self.shared.unsynced.fetch_sub(1, Ordering::AcqRel) == 1 {
+                self.shared.synced.send_replace(true);
+            }
         }
         // Partial lists are not a state worth auditing; everything else is a change.
         if !matches!(event, Event::Init | Event::InitApply(_)) {
@@ -189,13 +202,6 @@ impl<S: Stored> KindStore<S> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    async fn wait_until_ready(&self) {
-        for (_, store) in &self.stores {
-            // The writer is only dropped at shutdown; then readiness no longer matters.
-            let _ = store.wait_until_ready().await;
-        }
-    }
 }
 
 fn feeds<S: Stored>(writers: Vec<Writer<S>>, scope: &WatchPolicy, shared: &Arc<Shared>) -> Vec<Feed<S>> {
@@ -203,7 +209,7 @@ fn feeds<S: Stored>(writers: Vec<Writer<S>>, scope: &WatchPolicy, shared: &Arc<S
     writers
         .into_iter()
         .zip(namespaces)
-        .map(|(writer, namespace)| Feed { namespace, writer, shared: shared.clone() })
+        .map(|(writer, namespace)| Feed { namespace, writer, shared: shared.clone(), listed: false })
         .collect()
 }
 
@@ -246,7 +252,15 @@ impl View {
         let (secrets, s) = KindStore::new(scope, selective);
         let (config_maps, c) = KindStore::new(scope, selective);
         let (generation, _) = watch::channel(0);
-        let shared = Arc::new(Shared { index: RwLock::new(Index::default()), secrets: secrets.clone(), generation });
+        let (synced, _) = watch::channel(false);
+        let feeds_total = 4 * namespaces(scope).len();
+        let shared = Arc::new(Shared {
+            index: RwLock::new(Index::default()),
+            secrets: secrets.clone(),
+            generation,
+            unsynced: AtomicUsize::new(feeds_total),
+            synced,
+        });
         let feeds = Feeds {
             harnesses: feeds(h, scope, &shared),
             model_configs: feeds(m, scope, &shared),
@@ -257,12 +271,11 @@ impl View {
         (view, feeds)
     }
 
-    /// Resolves once every store has seen its first complete list.
+    /// Resolves once every store has seen its first complete list (any number of waiters).
     pub async fn wait_until_ready(&self) {
-        self.harnesses.wait_until_ready().await;
-        self.model_configs.wait_until_ready().await;
-        self.secrets.wait_until_ready().await;
-        self.config_maps.wait_until_ready().await;
+        let mut synced = self.shared.synced.subscribe();
+        // Err only if the view is dropped, and then nobody waits for it.
+        let _ = synced.wait_for(|s| *s).await;
     }
 
     /// A receiver that sees the view's change counter: it changes with every applied event.

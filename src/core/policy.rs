@@ -54,6 +54,24 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// Every rule.
+    pub const ALL: [Rule; 14] = [
+        Rule::ModelConfigRef,
+        Rule::ModelConfigExists,
+        Rule::ModelSecretNamed,
+        Rule::ModelSecretResolves,
+        Rule::ChannelTokens,
+        Rule::KeyInEnv,
+        Rule::NotWatched,
+        Rule::AllowedDomains,
+        Rule::PodSecretRef,
+        Rule::PodLiteralKey,
+        Rule::ProxyEnvConflict,
+        Rule::SandboxOwner,
+        Rule::ReferenceInUse,
+        Rule::ProducedSecret,
+    ];
+
     /// The rule's name as written in the policy file and used as a metric label.
     pub fn name(self) -> &'static str {
         match self {

@@ -276,7 +276,11 @@ fn write(
     match (verb, name) {
         ("create", None) => {
             let obj: Value = serde_json::from_slice(body).unwrap();
-            let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let mut name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            if name.is_empty() {
+                let prefix = obj["metadata"]["generateName"].as_str().unwrap_or_default();
+                name = format!("{prefix}{}", api.inner.rv.load(Ordering::SeqCst));
+            }
             if stored(&name).is_some() {
                 return status(409, "AlreadyExists", "already exists");
             }

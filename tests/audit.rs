@@ -1,0 +1,111 @@
+//! `audit` and the continuous audit against the test's own API server: delete a Secret there,
+//! and the violation shows in `audit` output, in `/metrics`, and as one Event, once.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::fake_apiserver::FakeApi;
+use common::fixtures::repo_file;
+use common::server::{TestServer, eventually, health_get, serve_args};
+use serde_json::json;
+
+async fn cluster() -> FakeApi {
+    FakeApi::start(&std::fs::read_to_string(repo_file("examples/cluster/00-good.yaml")).unwrap(), true).await
+}
+
+fn audit(api: &FakeApi, dir: &std::path::Path, extra: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_harness-guard"))
+        .args(["audit", "--kubeconfig", api.kubeconfig(dir).to_str().unwrap()])
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_lists_harnesses_broken_after_admission() {
+    let api = cluster().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out) = tokio::task::block_in_place(|| audit(&api, dir.path(), &[]));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("AgentHarness team-a/slackbot") && out.contains(" ok"), "{out}");
+    api.delete("Secret", "team-a", "litellm-key");
+    let (code, out) = tokio::task::block_in_place(|| audit(&api, dir.path(), &["-o", "json"]));
+    assert_eq!(code, 1, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["results"][0]["object"], "team-a/slackbot");
+    assert_eq!(doc["results"][0]["findings"][0]["rule"], "model-secret-resolves");
+    assert!(
+        doc["results"][0]["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Secret team-a/litellm-key does not exist")
+    );
+    // An API server that refuses is unusable input: exit 2.
+    *api.inner.fail_with.lock().unwrap() = Some(500);
+    let (code, out) = tokio::task::block_in_place(|| audit(&api, dir.path(), &[]));
+    assert_eq!(code, 2, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn continuous_audit_counts_and_records_one_event_per_change() {
+    let api = cluster().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = api.kubeconfig(dir.path());
+    let args = serve_args(&[
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--dev-cert-dir",
+        dir.path().join("c").to_str().unwrap(),
+        "--identity",
+        "replica-a",
+    ]);
+    let server = TestServer::start(args).await;
+    server.wait_ready(Duration::from_secs(10)).await;
+    let health = server.running.health_addr;
+    let metric = |rule: &str| format!("harness_guard_violations{{rule=\"{rule}\"}} ");
+    let scrape = || async { health_get(health, "/metrics").await.unwrap().1 };
+    eventually(Duration::from_secs(5), "violations exported", async || {
+        scrape().await.contains(&format!("{}0", metric("model-secret-resolves")))
+    })
+    .await;
+    assert!(api.list("Event").is_empty());
+
+    api.delete("Secret", "team-a", "litellm-key");
+    eventually(Duration::from_secs(10), "violation counted", async || {
+        scrape().await.contains(&format!("{}1", metric("model-secret-resolves")))
+    })
+    .await;
+    eventually(Duration::from_secs(10), "one Event recorded", async || api.list("Event").len() == 1).await;
+    let event = &api.list("Event")[0];
+    assert_eq!(event["reason"], "HarnessGuardViolation");
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(
+        event["regarding"],
+        json!({"apiVersion": "kagent.dev/v1alpha2", "kind": "AgentHarness", "name": "slackbot", "namespace": "team-a", "uid": event["regarding"]["uid"]})
+    );
+    assert!(event["note"].as_str().unwrap().contains("Secret team-a/litellm-key does not exist"));
+    assert_eq!(event["metadata"]["namespace"], "team-a");
+    assert_eq!(api.get("Lease", "harness-guard", "harness-guard").unwrap()["spec"]["holderIdentity"], "replica-a");
+
+    // Changes that leave the violation as it is (a resync, an unrelated object) record nothing new.
+    api.apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "unrelated", "namespace": "team-a"}, "data": {"a": "b"}}));
+    api.apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "unrelated", "namespace": "team-a"}, "data": {"a": "c"}}));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(api.list("Event").len(), 1, "once per change, not once per resync");
+
+    // Restoring the Secret clears the metric; breaking it another way records a new Event.
+    api.apply(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "litellm-key", "namespace": "team-a"}, "data": {"OPENAI_API_KEY": ""}}));
+    eventually(Duration::from_secs(10), "second Event for the new violation", async || api.list("Event").len() == 2)
+        .await;
+    api.apply(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "litellm-key", "namespace": "team-a"}, "data": {"OPENAI_API_KEY": "c2stdGVzdA=="}}));
+    eventually(Duration::from_secs(10), "violation cleared", async || {
+        scrape().await.contains(&format!("{}0", metric("model-secret-resolves")))
+    })
+    .await;
+}
