@@ -4,7 +4,7 @@
 mod common;
 
 use common::fixtures::{fixture, repo_file};
-use harness_guard::admission::{Webhook, parse, review};
+use harness_guard::admission::{Webhook, encode, parse, review};
 use harness_guard::cluster::manifests::load_dir;
 use harness_guard::cluster::view::View;
 use harness_guard::core::policy::Policy;
@@ -21,7 +21,7 @@ fn view() -> View {
 fn answer(view: &View, webhook: Webhook, body: &Value) -> Value {
     let req = parse(&serde_json::to_vec(body).unwrap()).unwrap();
     let reviewed = review(webhook, &req, view, &Policy::default());
-    serde_json::to_value(reviewed.response.into_review()).unwrap()["response"].clone()
+    serde_json::from_slice::<Value>(&encode(reviewed.response)).unwrap()["response"].clone()
 }
 
 #[test]
@@ -111,8 +111,7 @@ fn the_real_sandbox_pod_fixture_is_patched_idempotently_through_the_review() {
     let view = view();
     let mut review = fixture("kagent/pod-sandbox-create.mutating.json");
     let a = answer(&view, Webhook::Mutate, &review);
-    let patch: Vec<u8> = serde_json::from_value(a["patch"].clone()).unwrap();
-    let patch: json_patch::Patch = serde_json::from_slice(&patch).unwrap();
+    let patch = common::patch_of(&a).expect("a patch");
     json_patch::patch(&mut review["request"]["object"], &patch).unwrap();
     let again = answer(&view, Webhook::Mutate, &review);
     assert_eq!(again["allowed"], true);

@@ -5,7 +5,7 @@
 mod common;
 
 use common::fixtures::{fixture, repo_file};
-use harness_guard::admission::{Webhook, parse, review};
+use harness_guard::admission::{Webhook, encode, parse, review};
 use harness_guard::cluster::manifests::load_dir;
 use harness_guard::cluster::view::View;
 use harness_guard::core::policy::{Action, Policy, Rule};
@@ -21,8 +21,8 @@ fn view() -> View {
 
 fn answer(view: &View, body: &Value, policy: &Policy) -> Value {
     let req = parse(&serde_json::to_vec(body).unwrap()).unwrap();
-    serde_json::to_value(review(Webhook::Validate, &req, view, policy).response.into_review()).unwrap()["response"]
-        .clone()
+    let response = review(Webhook::Validate, &req, view, policy).response;
+    serde_json::from_slice::<Value>(&encode(response)).unwrap()["response"].clone()
 }
 
 const FOUR: &str = "breaks 4 harnesses: team-a/bad-channel, team-a/key-in-env, team-a/no-egress and 1 more";

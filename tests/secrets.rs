@@ -125,8 +125,8 @@ async fn drive(server: &TestServer) -> String {
             seen.push_str(&String::from_utf8_lossy(&bytes));
             // A decoded patch would show a value in plain text: check that form too.
             let answer = serde_json::from_slice::<Value>(&bytes).unwrap_or_default();
-            if let Ok(patch) = serde_json::from_value::<Vec<u8>>(answer["response"]["patch"].clone()) {
-                seen.push_str(&String::from_utf8_lossy(&patch));
+            if let Some(patch) = common::patch_of(&answer["response"]) {
+                seen.push_str(&serde_json::to_string(&patch).unwrap());
             }
         }
     }

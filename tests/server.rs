@@ -77,9 +77,7 @@ async fn fixture_verdicts() {
     let body = std::fs::read(common::fixtures::fixtures_dir().join("kagent/pod-sandbox-create.mutating.json")).unwrap();
     let (_, bytes) = conn.post("/mutate", body.clone()).await.unwrap();
     let answer: Value = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(answer["response"]["patchType"], "JSONPatch");
-    let patch: Vec<u8> = serde_json::from_value(answer["response"]["patch"].clone()).unwrap();
-    let ops: json_patch::Patch = serde_json::from_slice(&patch).unwrap();
+    let ops = common::patch_of(&answer["response"]).expect("a base64 JSONPatch");
     assert_eq!(ops.0.len(), 9, "7 env entries and 2 annotations: {ops:?}");
     let mut pod = serde_json::from_slice::<Value>(&body).unwrap()["request"]["object"].clone();
     json_patch::patch(&mut pod, &ops).unwrap();

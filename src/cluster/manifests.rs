@@ -182,7 +182,8 @@ impl<'a> Loader<'a> {
         Ok(())
     }
 
-    fn load_object(
+    /// Reads one already-parsed document; `path` and `index` only name it in errors.
+    pub fn load_object(
         &self,
         path: &Path,
         index: usize,

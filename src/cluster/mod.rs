@@ -7,5 +7,6 @@ pub mod lease;
 pub mod list;
 pub mod manifests;
 pub mod selfsigned;
+pub mod synthetic;
 pub mod view;
 pub mod watch;

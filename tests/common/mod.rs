@@ -6,3 +6,12 @@ pub mod fixtures;
 pub mod server;
 pub mod tls;
 pub mod view;
+
+/// The JSON patch of an AdmissionReview `response`, decoded from its base64 wire form.
+pub fn patch_of(response: &serde_json::Value) -> Option<json_patch::Patch> {
+    use base64::Engine;
+    let text = response["patch"].as_str()?;
+    assert_eq!(response["patchType"], "JSONPatch");
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text).expect("patch is base64");
+    Some(serde_json::from_slice(&bytes).expect("patch is a JSON patch"))
+}

@@ -1,12 +1,18 @@
 //! The AdmissionReview contract: bytes in, a review of the request by the pure core, bytes out.
 //! No I/O here; the server calls [`parse`], [`review`] and [`encode`].
 
+mod object;
+mod wire;
+
+pub use object::RawObject;
+pub use wire::encode;
+
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{ConfigMap, PodSpec, Secret};
+use kube::core::Status;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
-use kube::core::{DynamicObject, Status};
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::cluster::ingest::Ingest;
@@ -62,11 +68,11 @@ pub enum ReviewError {
 }
 
 /// A parsed request.
-pub type Request = AdmissionRequest<DynamicObject>;
+pub type Request = AdmissionRequest<RawObject>;
 
 /// Parses and checks a request body.
 pub fn parse(body: &[u8]) -> Result<Request, ReviewError> {
-    let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(body) {
+    let review: AdmissionReview<RawObject> = match serde_json::from_slice(body) {
         Ok(review) => review,
         Err(e) => {
             // On the error path only: a review of another version fails on its fields, but the
@@ -131,11 +137,6 @@ pub fn review(webhook: Webhook, req: &Request, view: &impl ClusterView, policy: 
     }
 }
 
-/// The response body for `response`.
-pub fn encode(response: AdmissionResponse) -> Vec<u8> {
-    serde_json::to_vec(&response.into_review()).expect("an AdmissionReview always serializes")
-}
-
 fn gvk_name(req: &Request) -> String {
     let gvk = &req.kind;
     if gvk.group.is_empty() {
@@ -180,21 +181,25 @@ impl WithWarnings for AdmissionResponse {
     }
 }
 
-/// Reads a part of the object as a typed value, naming the field that does not fit.
-fn read_part<T: DeserializeOwned + Default>(data: &Value, field: &str) -> Result<T, String> {
-    match data.get(field) {
-        None | Some(Value::Null) => Ok(T::default()),
-        Some(part) => serde_path_to_error::deserialize(part)
-            .map_err(|e| format!("{field}.{}: {}", e.path(), crate::telemetry::redact_quoted(&e.inner().to_string()))),
-    }
+/// The parts of an AgentHarness the rules read.
+#[derive(Deserialize)]
+struct HarnessParts {
+    #[serde(default)]
+    spec: Option<AgentHarnessSpec>,
+    #[serde(default)]
+    status: Option<AgentHarnessStatus>,
 }
 
-fn read_harness(obj: &DynamicObject) -> Result<AgentHarness, String> {
-    Ok(AgentHarness {
-        metadata: obj.metadata.clone(),
-        spec: read_part::<AgentHarnessSpec>(&obj.data, "spec")?,
-        status: Some(read_part::<AgentHarnessStatus>(&obj.data, "status")?),
-    })
+/// Only `spec`, untyped: to tell a spec change from a metadata-only update.
+#[derive(Deserialize, PartialEq)]
+struct SpecOnly {
+    #[serde(default)]
+    spec: Option<Value>,
+}
+
+fn read_harness(obj: &RawObject) -> Result<AgentHarness, String> {
+    let parts: HarnessParts = obj.read()?;
+    Ok(AgentHarness { metadata: obj.metadata.clone(), spec: parts.spec.unwrap_or_default(), status: parts.status })
 }
 
 fn review_harness(req: &Request, view: &impl ClusterView, policy: &Policy) -> Result<Verdict, String> {
@@ -203,7 +208,9 @@ fn review_harness(req: &Request, view: &impl ClusterView, policy: &Policy) -> Re
     };
     let change = match (&req.operation, &req.old_object) {
         _ if object.metadata.deletion_timestamp.is_some() => Change::Deleting,
-        (Operation::Update, Some(old)) if old.data.get("spec") == object.data.get("spec") => Change::MetadataUpdate,
+        (Operation::Update, Some(old)) if old.read::<SpecOnly>().ok() == object.read::<SpecOnly>().ok() => {
+            Change::MetadataUpdate
+        }
         (Operation::Update, _) => Change::SpecUpdate,
         _ => Change::Create,
     };
@@ -226,7 +233,12 @@ fn review_pod(
         return Ok(Verdict::default());
     };
     let namespace = req.namespace.as_deref().or(object.metadata.namespace.as_deref()).unwrap_or("");
-    let spec: PodSpec = read_part(&object.data, "spec").map_err(|e| {
+    #[derive(Deserialize)]
+    struct PodParts {
+        #[serde(default)]
+        spec: Option<PodSpec>,
+    }
+    let spec = object.read::<PodParts>().map(|p| p.spec.unwrap_or_default()).map_err(|e| {
         format!(
             "harness-guard cannot read Pod {namespace}/{}: {e}",
             object.metadata.name.as_deref().unwrap_or(&req.name)
@@ -251,32 +263,23 @@ fn review_reference(req: &Request, view: &impl ClusterView, policy: &Policy) -> 
     let digester = view.digester();
     let after = match req.kind.kind.as_str() {
         "Secret" => {
+            // Read whole and reduced at once: the plaintext lives only inside this closure.
             let reduced = new.map(|o| -> Result<_, String> {
-                let secret = Secret {
-                    metadata: o.metadata.clone(),
-                    data: read_part(&o.data, "data")?,
-                    string_data: read_part(&o.data, "stringData")?,
-                    ..Default::default()
-                };
+                let secret = Secret { metadata: o.metadata.clone(), ..o.read::<Secret>()? };
                 Ok(Arc::new(secret.ingest(digester)))
             });
             After::Secret(key.clone(), reduced.transpose().map_err(unreadable)?)
         }
         "ConfigMap" => {
             let reduced = new.map(|o| -> Result<_, String> {
-                let cm = ConfigMap {
-                    metadata: o.metadata.clone(),
-                    data: read_part(&o.data, "data")?,
-                    binary_data: read_part(&o.data, "binaryData")?,
-                    ..Default::default()
-                };
+                let cm = ConfigMap { metadata: o.metadata.clone(), ..o.read::<ConfigMap>()? };
                 Ok(Arc::new(cm.ingest(digester)))
             });
             After::ConfigMap(key.clone(), reduced.transpose().map_err(unreadable)?)
         }
         _ => {
             let typed = new.map(|o| -> Result<_, String> {
-                Ok(Arc::new(ModelConfig { metadata: o.metadata.clone(), spec: read_part(&o.data, "spec")? }))
+                Ok(Arc::new(ModelConfig { metadata: o.metadata.clone(), ..o.read::<ModelConfig>()? }))
             });
             After::ModelConfig(key.clone(), typed.transpose().map_err(unreadable)?)
         }
