@@ -12,7 +12,6 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{ConfigMap, PodSpec, Secret};
 use kube::core::Status;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::cluster::ingest::Ingest;
@@ -181,25 +180,9 @@ impl WithWarnings for AdmissionResponse {
     }
 }
 
-/// The parts of an AgentHarness the rules read.
-#[derive(Deserialize)]
-struct HarnessParts {
-    #[serde(default)]
-    spec: Option<AgentHarnessSpec>,
-    #[serde(default)]
-    status: Option<AgentHarnessStatus>,
-}
-
-/// Only `spec`, untyped: to tell a spec change from a metadata-only update.
-#[derive(Deserialize, PartialEq)]
-struct SpecOnly {
-    #[serde(default)]
-    spec: Option<Value>,
-}
-
 fn read_harness(obj: &RawObject) -> Result<AgentHarness, String> {
-    let parts: HarnessParts = obj.read()?;
-    Ok(AgentHarness { metadata: obj.metadata.clone(), spec: parts.spec.unwrap_or_default(), status: parts.status })
+    let spec = obj.field::<AgentHarnessSpec>("spec")?.unwrap_or_default();
+    Ok(AgentHarness { metadata: obj.metadata.clone(), spec, status: obj.field::<AgentHarnessStatus>("status")? })
 }
 
 fn review_harness(req: &Request, view: &impl ClusterView, policy: &Policy) -> Result<Verdict, String> {
@@ -208,7 +191,7 @@ fn review_harness(req: &Request, view: &impl ClusterView, policy: &Policy) -> Re
     };
     let change = match (&req.operation, &req.old_object) {
         _ if object.metadata.deletion_timestamp.is_some() => Change::Deleting,
-        (Operation::Update, Some(old)) if old.read::<SpecOnly>().ok() == object.read::<SpecOnly>().ok() => {
+        (Operation::Update, Some(old)) if old.field::<Value>("spec").ok() == object.field::<Value>("spec").ok() => {
             Change::MetadataUpdate
         }
         (Operation::Update, _) => Change::SpecUpdate,
@@ -233,12 +216,7 @@ fn review_pod(
         return Ok(Verdict::default());
     };
     let namespace = req.namespace.as_deref().or(object.metadata.namespace.as_deref()).unwrap_or("");
-    #[derive(Deserialize)]
-    struct PodParts {
-        #[serde(default)]
-        spec: Option<PodSpec>,
-    }
-    let spec = object.read::<PodParts>().map(|p| p.spec.unwrap_or_default()).map_err(|e| {
+    let spec = object.field::<PodSpec>("spec").map(Option::unwrap_or_default).map_err(|e| {
         format!(
             "harness-guard cannot read Pod {namespace}/{}: {e}",
             object.metadata.name.as_deref().unwrap_or(&req.name)

@@ -1,14 +1,15 @@
-//! The request's object, kept as the raw JSON the apiserver sent, with its metadata read
-//! eagerly. Each route then reads only the parts it needs, typed, straight from the raw text:
-//! far cheaper than `DynamicObject`, whose flattened fields buffer the whole object twice, and it
-//! never re-serializes what it read (a patch is computed against the object as sent).
+//! The request's object, read in one pass: its metadata typed (without `managedFields`, skipped
+//! unparsed), every other top-level field kept as the raw JSON the apiserver sent. Each route then
+//! reads only the parts it needs, typed, from those raw fields: far cheaper than `DynamicObject`,
+//! whose flattened fields buffer the whole object twice, and nothing read is ever re-serialized
+//! into the answer (a patch is computed against the object as sent).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::core::{DynamicResourceScope, Resource};
-use serde::de::{DeserializeOwned, Error as _};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
@@ -17,7 +18,8 @@ use serde_json::value::RawValue;
 pub struct RawObject {
     /// Its metadata, without `managedFields`.
     pub metadata: ObjectMeta,
-    raw: Box<RawValue>,
+    /// Every other top-level field, as sent.
+    fields: Vec<(String, Box<RawValue>)>,
 }
 
 /// The metadata fields harness-guard reads. `managedFields` is skipped unparsed: it is large, and
@@ -39,17 +41,33 @@ struct Meta {
     creation_timestamp: Option<Time>,
 }
 
-#[derive(Deserialize)]
-struct MetaOnly {
-    #[serde(default)]
-    metadata: Meta,
-}
-
 impl<'de> Deserialize<'de> for RawObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = Box::<RawValue>::deserialize(deserializer)?;
-        let MetaOnly { metadata: m } = serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
-        let metadata = ObjectMeta {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = RawObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a Kubernetes object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawObject, A::Error> {
+                let (mut meta, mut fields) = (None, Vec::new());
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    if key == "metadata" {
+                        meta = Some(map.next_value::<Option<Meta>>()?.unwrap_or_default());
+                    } else {
+                        fields.push((key.into_owned(), map.next_value::<Box<RawValue>>()?));
+                    }
+                }
+                Ok(RawObject { metadata: meta.unwrap_or_default().into(), fields })
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
+impl From<Meta> for ObjectMeta {
+    fn from(m: Meta) -> Self {
+        ObjectMeta {
             name: m.name,
             namespace: m.namespace,
             generate_name: m.generate_name,
@@ -63,28 +81,69 @@ impl<'de> Deserialize<'de> for RawObject {
             deletion_timestamp: m.deletion_timestamp,
             creation_timestamp: m.creation_timestamp,
             ..Default::default()
-        };
-        Ok(Self { metadata, raw })
+        }
     }
 }
 
 impl serde::Serialize for RawObject {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.raw.serialize(serializer)
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.fields.len() + 1))?;
+        map.serialize_entry("metadata", &self.metadata)?;
+        for (k, v) in &self.fields {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
     }
 }
 
+fn parse<T: DeserializeOwned>(text: &str, prefix: &str) -> Result<T, String> {
+    // The fast path; only on failure is the text read again to name the field.
+    serde_json::from_str(text).map_err(|_| {
+        let mut de = serde_json::Deserializer::from_str(text);
+        match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Ok(_) => "unreadable".to_string(),
+            Err(e) => {
+                let path = e.path().to_string();
+                let at = match (prefix.is_empty(), path.as_str()) {
+                    (true, _) => path,
+                    (false, ".") => prefix.to_string(),
+                    (false, _) => format!("{prefix}.{path}"),
+                };
+                format!("{at}: {}", crate::telemetry::redact_quoted(&e.inner().to_string()))
+            }
+        }
+    })
+}
+
 impl RawObject {
-    /// Reads the object (or the parts of it `T` names) as `T`; the error names the field.
-    pub fn read<T: DeserializeOwned>(&self) -> Result<T, String> {
-        let mut de = serde_json::Deserializer::from_str(self.raw.get());
-        serde_path_to_error::deserialize(&mut de)
-            .map_err(|e| format!("{}: {}", e.path(), crate::telemetry::redact_quoted(&e.inner().to_string())))
+    /// The top-level field `name` (`spec`, `data`, ...) as `T`; `None` when absent or null. The
+    /// error names the field.
+    pub fn field<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, String> {
+        match self.fields.iter().find(|(k, _)| k == name) {
+            Some((_, raw)) if raw.get() != "null" => parse(raw.get(), name).map(Some),
+            _ => Ok(None),
+        }
     }
 
-    /// The raw JSON text as the apiserver sent it.
-    pub fn raw(&self) -> &str {
-        self.raw.get()
+    /// The whole object as `T` (its metadata left default: use [`RawObject::metadata`]).
+    pub fn read<T: DeserializeOwned>(&self) -> Result<T, String> {
+        let mut text = String::from("{");
+        for (i, (k, v)) in self.fields.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&serde_json::to_string(k).expect("a string serializes"));
+            text.push(':');
+            text.push_str(v.get());
+        }
+        text.push('}');
+        parse(&text, "")
+    }
+
+    /// The raw JSON of the top-level field `name`, as sent.
+    pub fn raw_field(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.get())
     }
 }
 

@@ -44,6 +44,9 @@ pub struct Inner {
     pub queries: Mutex<Vec<(String, String)>>,
     /// While set, every request answers this status.
     pub fail_with: Mutex<Option<u16>>,
+    /// Bumped to end every open watch; a resource in `gone` answers its next watch with 410 Gone.
+    epoch: tokio::sync::watch::Sender<u64>,
+    gone: Mutex<std::collections::BTreeSet<String>>,
 }
 
 #[derive(Clone)]
@@ -55,6 +58,12 @@ pub struct FakeApi {
 impl FakeApi {
     /// Starts on 127.0.0.1:0 holding the objects of `yaml` (multi-document).
     pub async fn start(yaml: &str, gate_open: bool) -> Self {
+        let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).unwrap();
+        Self::start_with(docs, gate_open).await
+    }
+
+    /// Starts on 127.0.0.1:0 holding `objects`.
+    pub async fn start_with(objects: Vec<Value>, gate_open: bool) -> Self {
         let (events, _) = broadcast::channel(1024);
         let inner = Arc::new(Inner {
             objects: Mutex::new(BTreeMap::new()),
@@ -65,14 +74,15 @@ impl FakeApi {
             requests: Mutex::new(BTreeMap::new()),
             queries: Mutex::new(Vec::new()),
             fail_with: Mutex::new(None),
+            epoch: tokio::sync::watch::channel(0).0,
+            gone: Mutex::new(Default::default()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = Router::new().fallback(handle).with_state(inner.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let api = Self { addr, inner };
-        let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).unwrap();
-        for doc in docs.into_iter().filter(|d| !d.is_null()) {
+        for doc in objects.into_iter().filter(|d| !d.is_null()) {
             api.apply(doc);
         }
         api
@@ -89,6 +99,13 @@ impl FakeApi {
         );
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    /// Ends every open watch and answers the next watch of each resource with 410 Gone, as an
+    /// apiserver does when the watch's resourceVersion is too old: clients must list again.
+    pub fn expire_watches(&self) {
+        *self.inner.gone.lock().unwrap() = RESOURCES.iter().map(|(p, _, _)| p.to_string()).collect();
+        self.inner.epoch.send_modify(|e| *e += 1);
     }
 
     pub fn open_gate(&self) {

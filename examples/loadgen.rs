@@ -1,0 +1,468 @@
+//! Load run over real TLS: harness-guard beside the least a webhook can do, in the same run.
+//!
+//! `cargo run --release --example loadgen -- [--requests N] [--seconds S] [--units U]`
+//!
+//! Starts, on loopback and each in its own process, harness-guard on its built-in default and a
+//! baseline responder (hyper + rustls: read the body, take the uid, answer allowed), drives both
+//! with the same client over HTTP/1.1 and HTTP/2 (1 and 32 connections; 8 streams per h2
+//! connection), and prints requests/s, p50, p99, p999 and the ratios. Then a second run puts
+//! harness-guard in cluster mode against a Kubernetes API server served by this tool, loaded with
+//! U units (an AgentHarness, a ModelConfig and a Secret each): it reports resident memory, time to
+//! ready, the peak during a forced full re-list, validation latency at that size, and how many
+//! requests reached the API server during the load (watch reconnects counted apart).
+
+#[allow(dead_code)]
+#[path = "../tests/common/fake_apiserver.rs"]
+mod fake_apiserver;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::client::conn::{http1, http2};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+
+const STREAMS_PER_H2: usize = 8;
+
+struct Args {
+    requests: usize,
+    seconds: u64,
+    units: usize,
+}
+
+fn args() -> (Option<String>, Vec<String>, Args) {
+    let mut argv: Vec<String> = std::env::args().skip(1).collect();
+    let mode = argv.first().filter(|a| a.starts_with("serve-")).cloned();
+    if mode.is_some() {
+        return (mode, argv.split_off(1), Args { requests: 0, seconds: 0, units: 0 });
+    }
+    let mut a = Args { requests: 20_000, seconds: 8, units: 10_000 };
+    let mut it = argv.into_iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().and_then(|v| v.parse::<usize>().ok()).unwrap_or_else(|| panic!("{flag} needs a number"));
+        match flag.as_str() {
+            "--requests" => a.requests = value,
+            "--seconds" => a.seconds = value as u64,
+            "--units" => a.units = value,
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    (None, Vec::new(), a)
+}
+
+fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (mode, rest, args) = args();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    match mode.as_deref() {
+        Some("serve-harness-guard") => runtime.block_on(serve_harness_guard(rest)),
+        Some("serve-baseline") => runtime.block_on(serve_baseline(rest)),
+        _ => runtime.block_on(run(args)),
+    }
+}
+
+/// Child mode: harness-guard itself, exactly as `harness-guard serve ARGS` runs it.
+async fn serve_harness_guard(rest: Vec<String>) {
+    use clap::Parser;
+    let argv = ["harness-guard", "serve"].into_iter().map(String::from).chain(rest);
+    let harness_guard::config::Command::Serve(args) = harness_guard::config::Cli::parse_from(argv).command else {
+        unreachable!()
+    };
+    let running = harness_guard::app::start(*args, std::future::pending()).await.expect("harness-guard starts");
+    eprintln!("READY {}", running.webhook_addr);
+    let _ = running.done.await;
+}
+
+/// Child mode: the baseline responder.
+async fn serve_baseline(rest: Vec<String>) {
+    let (cert, key) = (PathBuf::from(&rest[0]), PathBuf::from(&rest[1]));
+    let chain: Vec<CertificateDer> = CertificateDer::pem_file_iter(&cert).unwrap().map(Result::unwrap).collect();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&key).unwrap();
+    let mut config = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(chain, key).unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    eprintln!("READY {}", listener.local_addr().unwrap());
+    loop {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else { return };
+            let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
+                let body = req.into_body().collect().await?.to_bytes();
+                #[derive(Deserialize)]
+                struct Review<'a> {
+                    #[serde(borrow)]
+                    request: Uid<'a>,
+                }
+                #[derive(Deserialize)]
+                struct Uid<'a> {
+                    uid: &'a str,
+                }
+                let uid =
+                    serde_json::from_slice::<Review>(&body).map(|r| r.request.uid.to_string()).unwrap_or_default();
+                let answer = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": {"uid": uid, "allowed": true}});
+                Ok::<_, hyper::Error>(Response::new(Full::new(Bytes::from(answer.to_string()))))
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let _ = builder.serve_connection(TokioIo::new(tls), service).await;
+        });
+    }
+}
+
+/// A child server process of this same binary.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(mode: &str, args: &[String]) -> Server {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .arg(mode)
+        .args(args)
+        .env("HARNESS_GUARD_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .find_map(|l| l.ok().and_then(|l| l.strip_prefix("READY ").map(|a| a.parse().unwrap())))
+        .expect("server printed its address");
+    // Keep draining its stderr so it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Server { child, addr }
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Proto {
+    H1,
+    H2,
+}
+
+enum Sender {
+    H1(http1::SendRequest<Full<Bytes>>),
+    H2(http2::SendRequest<Full<Bytes>>),
+}
+
+async fn connect(addr: SocketAddr, config: Arc<rustls::ClientConfig>, proto: Proto) -> Sender {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let io = TokioIo::new(tls);
+    match proto {
+        Proto::H1 => {
+            let (s, conn) = http1::handshake(io).await.unwrap();
+            tokio::spawn(conn);
+            Sender::H1(s)
+        }
+        Proto::H2 => {
+            let (s, conn) = http2::handshake(TokioExecutor::new(), io).await.unwrap();
+            tokio::spawn(conn);
+            Sender::H2(s)
+        }
+    }
+}
+
+fn request(path: &str, body: &Bytes) -> Request<Full<Bytes>> {
+    Request::post(format!("https://localhost{path}?timeout=10s"))
+        .header("content-type", "application/json")
+        .body(Full::new(body.clone()))
+        .unwrap()
+}
+
+async fn send(sender: &mut Sender, req: Request<Full<Bytes>>) -> bool {
+    let res = match sender {
+        Sender::H1(s) => match s.ready().await {
+            Ok(()) => s.send_request(req).await,
+            Err(e) => Err(e),
+        },
+        Sender::H2(s) => s.send_request(req).await,
+    };
+    match res {
+        Ok(res) => res.status() == 200 && res.into_body().collect().await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+struct Figures {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    failed: usize,
+}
+
+/// Drives `addr` with `conns` connections (× 8 streams on h2) until `total` requests are done or
+/// `limit` has passed.
+async fn drive(
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    proto: Proto,
+    conns: usize,
+    path: &str,
+    body: Bytes,
+    total: usize,
+    limit: Duration,
+) -> Figures {
+    let workers = if proto == Proto::H2 { conns * STREAMS_PER_H2 } else { conns };
+    let per_worker = total.div_ceil(workers);
+    let start = Instant::now();
+    let deadline = start + limit;
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let sender = connect(addr, config.clone(), proto).await;
+        let streams = if proto == Proto::H2 { STREAMS_PER_H2 } else { 1 };
+        let shared = match &sender {
+            Sender::H2(s) => Some(s.clone()),
+            Sender::H1(_) => None,
+        };
+        let mut senders = vec![sender];
+        for _ in 1..streams {
+            senders.push(Sender::H2(shared.clone().unwrap()));
+        }
+        for mut sender in senders {
+            let (path, body) = (path.to_string(), body.clone());
+            tasks.push(tokio::spawn(async move {
+                let (mut latencies, mut failed) = (Vec::with_capacity(per_worker), 0usize);
+                for _ in 0..per_worker {
+                    if Instant::now() > deadline {
+                        break;
+                    }
+                    let t = Instant::now();
+                    if send(&mut sender, request(&path, &body)).await {
+                        latencies.push(t.elapsed().as_micros() as u32);
+                    } else {
+                        failed += 1;
+                    }
+                }
+                (latencies, failed)
+            }));
+        }
+    }
+    let (mut all, mut failed) = (Vec::new(), 0);
+    for t in tasks {
+        let (l, f) = t.await.unwrap();
+        all.extend(l);
+        failed += f;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0) as f64
+            / 1000.0
+    };
+    Figures { rps: all.len() as f64 / elapsed, p50: pct(0.50), p99: pct(0.99), p999: pct(0.999), failed }
+}
+
+fn client_config(ca: &Path, proto: Proto) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    config.alpn_protocols = if proto == Proto::H2 { vec![b"h2".to_vec()] } else { vec![b"http/1.1".to_vec()] };
+    Arc::new(config)
+}
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+async fn wait_ready(health: SocketAddr, limit: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(mut tcp) = TcpStream::connect(health).await {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let _ = tcp.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+            let mut buf = Vec::new();
+            let _ = tcp.read_to_end(&mut buf).await;
+            if buf.starts_with(b"HTTP/1.1 200") {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("not ready within {limit:?}");
+}
+
+fn free_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+async fn run(args: Args) {
+    let dir = std::env::temp_dir().join(format!("harness-guard-loadgen-{}", std::process::id()));
+    let bundle =
+        harness_guard::certs::generate(&["localhost".into(), "127.0.0.1".into()], Duration::from_secs(86_400)).unwrap();
+    bundle.write(&dir).unwrap();
+    let (cert, key, ca) = (dir.join("tls.crt"), dir.join("tls.key"), dir.join("ca.crt"));
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let health = free_port();
+    let hg = spawn(
+        "serve-harness-guard",
+        &[
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--health-listen".into(),
+            health.to_string(),
+            "--manifests".into(),
+            s(&repo("examples/cluster")),
+            "--tls-cert-file".into(),
+            s(&cert),
+            "--tls-key-file".into(),
+            s(&key),
+        ],
+    );
+    wait_ready(health, Duration::from_secs(10)).await;
+    let base = spawn("serve-baseline", &[s(&cert), s(&key)]);
+
+    let pod = Bytes::from(
+        std::fs::read(repo("tests/fixtures/admission-reviews/kagent/pod-sandbox-create.mutating.json")).unwrap(),
+    );
+    let good = Bytes::from(std::fs::read(repo("examples/reviews/harness-good.json")).unwrap());
+    let denied = Bytes::from(std::fs::read(repo("examples/reviews/harness-wrong-key.json")).unwrap());
+    let workloads = [
+        ("pod mutation", "/mutate", pod),
+        ("validation, allowed", "/validate", good.clone()),
+        ("validation, denied", "/validate", denied),
+    ];
+    let limit = Duration::from_secs(args.seconds);
+    println!(
+        "# harness-guard vs baseline, same run, {} requests or {} s per cell, loopback TLS",
+        args.requests, args.seconds
+    );
+    println!(
+        "| workload | proto | conns | hg req/s | base req/s | thru ratio | hg p50/p99/p999 ms | base p50/p99/p999 ms | p99 ratio | failed |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (name, path, body) in &workloads {
+        for proto in [Proto::H1, Proto::H2] {
+            for conns in [1, 32] {
+                let config = client_config(&ca, proto);
+                // Warm both, then measure both, alternating so drift on this shared machine hits both.
+                drive(hg.addr, config.clone(), proto, conns, path, body.clone(), 500, limit).await;
+                drive(base.addr, config.clone(), proto, conns, path, body.clone(), 500, limit).await;
+                let h = drive(hg.addr, config.clone(), proto, conns, path, body.clone(), args.requests, limit).await;
+                let b = drive(base.addr, config.clone(), proto, conns, path, body.clone(), args.requests, limit).await;
+                println!(
+                    "| {name} | {} | {conns} | {:.0} | {:.0} | {:.2} | {:.2}/{:.2}/{:.2} | {:.2}/{:.2}/{:.2} | {:.2} | {} |",
+                    if proto == Proto::H2 { "h2" } else { "http/1.1" },
+                    h.rps,
+                    b.rps,
+                    h.rps / b.rps,
+                    h.p50,
+                    h.p99,
+                    h.p999,
+                    b.p50,
+                    b.p99,
+                    b.p999,
+                    h.p99 / b.p99,
+                    h.failed + b.failed
+                );
+            }
+        }
+    }
+    drop(hg);
+    drop(base);
+
+    // Cluster mode at scale.
+    let mut objects = harness_guard::cluster::synthetic::objects(args.units);
+    let good_docs: Vec<Value> =
+        serde_saphyr::from_multiple(&std::fs::read_to_string(repo("examples/cluster/00-good.yaml")).unwrap()).unwrap();
+    objects.extend(good_docs);
+    let api = fake_apiserver::FakeApi::start_with(objects, true).await;
+    let kubeconfig = api.kubeconfig(&dir);
+    let health = free_port();
+    let started = Instant::now();
+    let hg = spawn(
+        "serve-harness-guard",
+        &[
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--health-listen".into(),
+            health.to_string(),
+            "--kubeconfig".into(),
+            s(&kubeconfig),
+            "--tls-cert-file".into(),
+            s(&cert),
+            "--tls-key-file".into(),
+            s(&key),
+        ],
+    );
+    wait_ready(health, Duration::from_secs(120)).await;
+    let ready = started.elapsed();
+    let pid = hg.child.id();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let steady = rss_kib(pid, "VmRSS:");
+    let startup_peak = rss_kib(pid, "VmHWM:");
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+    let lists_before = api.count("list");
+    api.expire_watches();
+    let relist_start = Instant::now();
+    while api.count("list") < lists_before + 4 && relist_start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let relist_peak = rss_kib(pid, "VmHWM:");
+    let after_relist = rss_kib(pid, "VmRSS:");
+
+    let config = client_config(&ca, Proto::H2);
+    let (get0, list0, watch0) = (api.count("get"), api.count("list"), api.count("watch"));
+    let h = drive(hg.addr, config.clone(), Proto::H2, 32, "/validate", good.clone(), args.requests, limit).await;
+    let (get1, list1, watch1) = (api.count("get"), api.count("list"), api.count("watch"));
+    println!();
+    println!(
+        "# cluster mode, {} AgentHarnesses + {} ModelConfigs + {} Secrets",
+        args.units + 1,
+        args.units + 1,
+        args.units + 2
+    );
+    println!("| figure | value |");
+    println!("|---|---|");
+    println!("| time from process start to /readyz 200 | {:.2} s |", ready.as_secs_f64());
+    println!("| resident memory, steady | {:.1} MiB |", steady as f64 / 1024.0);
+    println!("| resident memory, peak during start-up list | {:.1} MiB |", startup_peak as f64 / 1024.0);
+    println!(
+        "| resident memory, peak during forced full re-list (410 Gone) | {:.1} MiB |",
+        relist_peak as f64 / 1024.0
+    );
+    println!("| resident memory, after re-list | {:.1} MiB |", after_relist as f64 / 1024.0);
+    println!("| validation h2 x32: req/s, p50/p99/p999 ms | {:.0}, {:.2}/{:.2}/{:.2} |", h.rps, h.p50, h.p99, h.p999);
+    println!("| API requests during the load: get + list | {} |", (get1 - get0) + (list1 - list0));
+    println!("| watch (re)connects during the load, apart | {} |", watch1 - watch0);
+    println!("| failed requests | {} |", h.failed);
+    let _ = std::fs::remove_dir_all(&dir);
+}
