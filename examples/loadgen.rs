@@ -226,18 +226,20 @@ struct Figures {
     failed: usize,
 }
 
-/// Drives `addr` with `conns` connections (× 8 streams on h2) until `total` requests are done or
-/// `limit` has passed.
-async fn drive(
-    addr: SocketAddr,
-    config: Arc<rustls::ClientConfig>,
+/// One measured cell: how, and how much.
+struct Load<'a> {
     proto: Proto,
     conns: usize,
-    path: &str,
+    path: &'a str,
     body: Bytes,
     total: usize,
     limit: Duration,
-) -> Figures {
+}
+
+/// Drives `addr` with `conns` connections (× 8 streams on h2) until `total` requests are done or
+/// `limit` has passed.
+async fn drive(addr: SocketAddr, config: Arc<rustls::ClientConfig>, load: Load<'_>) -> Figures {
+    let Load { proto, conns, path, body, total, limit } = load;
     let workers = if proto == Proto::H2 { conns * STREAMS_PER_H2 } else { conns };
     let per_worker = total.div_ceil(workers);
     let start = Instant::now();
@@ -373,10 +375,11 @@ async fn run(args: Args) {
             for conns in [1, 32] {
                 let config = client_config(&ca, proto);
                 // Warm both, then measure both, alternating so drift on this shared machine hits both.
-                drive(hg.addr, config.clone(), proto, conns, path, body.clone(), 500, limit).await;
-                drive(base.addr, config.clone(), proto, conns, path, body.clone(), 500, limit).await;
-                let h = drive(hg.addr, config.clone(), proto, conns, path, body.clone(), args.requests, limit).await;
-                let b = drive(base.addr, config.clone(), proto, conns, path, body.clone(), args.requests, limit).await;
+                let load = |total| Load { proto, conns, path, body: body.clone(), total, limit };
+                drive(hg.addr, config.clone(), load(500)).await;
+                drive(base.addr, config.clone(), load(500)).await;
+                let h = drive(hg.addr, config.clone(), load(args.requests)).await;
+                let b = drive(base.addr, config.clone(), load(args.requests)).await;
                 println!(
                     "| {name} | {} | {conns} | {:.0} | {:.0} | {:.2} | {:.2}/{:.2}/{:.2} | {:.2}/{:.2}/{:.2} | {:.2} | {} |",
                     if proto == Proto::H2 { "h2" } else { "http/1.1" },
@@ -441,7 +444,8 @@ async fn run(args: Args) {
 
     let config = client_config(&ca, Proto::H2);
     let (get0, list0, watch0) = (api.count("get"), api.count("list"), api.count("watch"));
-    let h = drive(hg.addr, config.clone(), Proto::H2, 32, "/validate", good.clone(), args.requests, limit).await;
+    let load = Load { proto: Proto::H2, conns: 32, path: "/validate", body: good.clone(), total: args.requests, limit };
+    let h = drive(hg.addr, config.clone(), load).await;
     let (get1, list1, watch1) = (api.count("get"), api.count("list"), api.count("watch"));
     println!();
     println!(
