@@ -34,12 +34,24 @@ pub trait Ingest:
     fn placeholder(metadata: ObjectMeta) -> Self::Stored;
 }
 
-/// Removes `managedFields` and the last-applied annotation (it repeats every value of the object).
+/// Keeps only the metadata the view uses (name, namespace, uid, resourceVersion, generation,
+/// deletionTimestamp). Everything else goes: `managedFields` and the last-applied annotation
+/// above all (it repeats every value of the object), and labels, other annotations, finalizers
+/// and owners, which no rule reads and which would only cost memory at scale.
 pub fn strip(meta: &mut ObjectMeta) {
-    meta.managed_fields = None;
     if let Some(annotations) = meta.annotations.as_mut() {
+        // Said twice on purpose: even if the line below is ever relaxed, this one must stay.
         annotations.remove(LAST_APPLIED_ANNOTATION);
     }
+    *meta = ObjectMeta {
+        name: meta.name.take(),
+        namespace: meta.namespace.take(),
+        uid: meta.uid.take(),
+        resource_version: meta.resource_version.take(),
+        generation: meta.generation.take(),
+        deletion_timestamp: meta.deletion_timestamp.take(),
+        ..Default::default()
+    };
 }
 
 impl Ingest for AgentHarness {

@@ -38,23 +38,28 @@ struct ModelRefs {
 #[derive(Debug, Default)]
 pub struct Index {
     harnesses: HashMap<Key, HarnessRefs>,
-    by_model_config: HashMap<Key, BTreeSet<Key>>,
-    by_secret: HashMap<Key, BTreeSet<Key>>,
-    by_config_map: HashMap<Key, BTreeSet<Key>>,
-    by_sandbox: HashMap<String, BTreeSet<Key>>,
+    // Vec, not BTreeSet: nearly every entry holds one key, and a B-tree node for one key costs
+    // ten times the key.
+    by_model_config: HashMap<Key, Vec<Key>>,
+    by_secret: HashMap<Key, Vec<Key>>,
+    by_config_map: HashMap<Key, Vec<Key>>,
+    by_sandbox: HashMap<String, Vec<Key>>,
     model_configs: HashMap<Key, ModelRefs>,
-    models_by_secret: HashMap<Key, BTreeSet<Key>>,
+    models_by_secret: HashMap<Key, Vec<Key>>,
     model_keys: HashMap<ValueDigest, usize>,
 }
 
-fn add<K: std::hash::Hash + Eq>(map: &mut HashMap<K, BTreeSet<Key>>, at: K, who: &Key) {
-    map.entry(at).or_default().insert(who.clone());
+fn add<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<Key>>, at: K, who: &Key) {
+    let keys = map.entry(at).or_default();
+    if let Err(i) = keys.binary_search(who) {
+        keys.insert(i, who.clone());
+    }
 }
 
-fn remove<K: std::hash::Hash + Eq>(map: &mut HashMap<K, BTreeSet<Key>>, at: &K, who: &Key) {
-    if let Some(set) = map.get_mut(at) {
-        set.remove(who);
-        if set.is_empty() {
+fn remove<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<Key>>, at: &K, who: &Key) {
+    if let Some(keys) = map.get_mut(at) {
+        keys.retain(|k| k != who);
+        if keys.is_empty() {
             map.remove(at);
         }
     }
@@ -169,7 +174,7 @@ impl Index {
     /// A Secret changed (`Some`) or went away (`None`): refresh the key digests of the
     /// ModelConfigs that name it.
     pub fn apply_secret(&mut self, key: &Key, secret: Option<&SecretValues>) {
-        let users: Vec<Key> = self.models_by_secret.get(key).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+        let users: Vec<Key> = self.models_by_secret.get(key).cloned().unwrap_or_default();
         for mc in users {
             let Some(refs) = self.model_configs.get(&mc).cloned() else { continue };
             if let Some(d) = refs.digest {
@@ -186,18 +191,18 @@ impl Index {
 
     /// Harnesses whose sandbox is named `sandbox`.
     pub fn harnesses_for_sandbox(&self, sandbox: &str) -> Vec<Key> {
-        self.by_sandbox.get(sandbox).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+        self.by_sandbox.get(sandbox).cloned().unwrap_or_default()
     }
 
     /// Harnesses that reference the ModelConfig `key`.
     pub fn dependents_of_model_config(&self, key: &Key) -> BTreeSet<Key> {
-        self.by_model_config.get(key).cloned().unwrap_or_default()
+        self.by_model_config.get(key).into_iter().flatten().cloned().collect()
     }
 
     /// Harnesses that depend on the Secret `key`: through a channel token, or through a
     /// ModelConfig that names it.
     pub fn dependents_of_secret(&self, key: &Key) -> BTreeSet<Key> {
-        let mut out = self.by_secret.get(key).cloned().unwrap_or_default();
+        let mut out: BTreeSet<Key> = self.by_secret.get(key).into_iter().flatten().cloned().collect();
         for mc in self.models_by_secret.get(key).into_iter().flatten() {
             out.extend(self.dependents_of_model_config(mc));
         }
@@ -215,7 +220,7 @@ impl Index {
 
     /// Harnesses that take a channel token from the ConfigMap `key`.
     pub fn dependents_of_config_map(&self, key: &Key) -> BTreeSet<Key> {
-        self.by_config_map.get(key).cloned().unwrap_or_default()
+        self.by_config_map.get(key).into_iter().flatten().cloned().collect()
     }
 
     /// Harnesses indexed in `namespace` (all when `None`).

@@ -4,7 +4,6 @@
 //! optional, unknown fields are ignored, and values that grow between releases (provider, backend,
 //! runtime) are plain strings rather than closed enums.
 
-use k8s_openapi::api::core::v1::EnvVar;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +46,17 @@ pub struct AgentHarnessSpec {
     /// Messaging channels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<Channel>>,
+}
+
+/// An entry of `spec.env`: only literal values reach the sandbox (kagent drops `valueFrom`), so
+/// that is all that is kept.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+pub struct EnvVar {
+    /// Variable name.
+    pub name: String,
+    /// Literal value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
 /// `spec.network`.
@@ -173,7 +183,8 @@ pub struct ModelConfig {
     pub spec: ModelConfigSpec,
 }
 
-/// `ModelConfig.spec`, the fields harness-guard reads.
+/// `ModelConfig.spec`, the fields harness-guard reads. The provider blocks are boxed: at most one
+/// is set, and five inline would triple the size of every stored ModelConfig.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelConfigSpec {
@@ -194,19 +205,19 @@ pub struct ModelConfigSpec {
     pub api_key_passthrough: Option<bool>,
     /// OpenAI settings.
     #[serde(default, rename = "openAI", skip_serializing_if = "Option::is_none")]
-    pub open_ai: Option<Endpoint>,
+    pub open_ai: Option<Box<Endpoint>>,
     /// Anthropic settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub anthropic: Option<Endpoint>,
+    pub anthropic: Option<Box<Endpoint>>,
     /// Azure OpenAI settings.
     #[serde(default, rename = "azureOpenAI", skip_serializing_if = "Option::is_none")]
-    pub azure_open_ai: Option<Endpoint>,
+    pub azure_open_ai: Option<Box<Endpoint>>,
     /// Ollama settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ollama: Option<Endpoint>,
+    pub ollama: Option<Box<Endpoint>>,
     /// SAP AI Core settings.
     #[serde(default, rename = "sapAICore", skip_serializing_if = "Option::is_none")]
-    pub sap_ai_core: Option<Endpoint>,
+    pub sap_ai_core: Option<Box<Endpoint>>,
 }
 
 /// The endpoint fields of the provider-specific blocks (each provider names it differently).

@@ -77,13 +77,41 @@ pub struct ValueFacts {
     pub digest: ValueDigest,
 }
 
+/// Facts per key, sorted by key: a boxed slice, because a map node for the usual one or two keys
+/// costs several times the facts themselves, times tens of thousands of Secrets.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KeyFacts(Box<[(String, ValueFacts)]>);
+
+impl KeyFacts {
+    /// The facts of `key`.
+    pub fn get(&self, key: &str) -> Option<&ValueFacts> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok().map(|i| &self.0[i].1)
+    }
+
+    /// True when there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The key names, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_str())
+    }
+}
+
+impl From<BTreeMap<String, ValueFacts>> for KeyFacts {
+    fn from(map: BTreeMap<String, ValueFacts>) -> Self {
+        Self(map.into_iter().collect())
+    }
+}
+
 /// A Secret or ConfigMap reduced to key names, emptiness and digests. `K` marks which kind.
 #[derive(Debug, PartialEq)]
 pub struct ValueSet<K> {
     /// Metadata, with `managedFields` and the last-applied annotation removed.
     pub metadata: ObjectMeta,
     /// Facts per key.
-    pub keys: BTreeMap<String, ValueFacts>,
+    pub keys: KeyFacts,
     /// Set when another object (an ExternalSecret, a SealedSecret) will produce this one: it
     /// counts as present, with keys unknown.
     pub produced_by: Option<String>,
@@ -92,14 +120,19 @@ pub struct ValueSet<K> {
 
 impl<K> Clone for ValueSet<K> {
     fn clone(&self) -> Self {
-        Self { produced_by: self.produced_by.clone(), ..Self::new(self.metadata.clone(), self.keys.clone()) }
+        Self {
+            metadata: self.metadata.clone(),
+            keys: self.keys.clone(),
+            produced_by: self.produced_by.clone(),
+            kind: PhantomData,
+        }
     }
 }
 
 impl<K> ValueSet<K> {
     /// A value set from its parts.
     pub fn new(metadata: ObjectMeta, keys: BTreeMap<String, ValueFacts>) -> Self {
-        Self { metadata, keys, produced_by: None, kind: PhantomData }
+        Self { metadata, keys: keys.into(), produced_by: None, kind: PhantomData }
     }
 
     /// Key names, comma separated, for messages about objects the requester may see.
@@ -107,7 +140,7 @@ impl<K> ValueSet<K> {
         if self.keys.is_empty() {
             return "none".to_string();
         }
-        self.keys.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+        self.keys.names().collect::<Vec<_>>().join(", ")
     }
 }
 
