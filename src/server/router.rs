@@ -18,6 +18,7 @@ use crate::admission::{self, Webhook};
 use crate::cluster::view::View;
 use crate::core::policy::Policy;
 use crate::telemetry::Metrics;
+use kube::core::admission::Operation;
 
 /// Largest accepted request body: objects reach 3 MiB and an UPDATE carries two.
 pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
@@ -205,9 +206,14 @@ async fn admit(state: Arc<AppState>, webhook: Webhook, params: Params, headers: 
     let reviewed = admission::review(webhook, &request, state.view.as_ref(), &state.policy);
     let verdict = if reviewed.unhandled { "unhandled" } else { reviewed.verdict.verdict_label() };
     let kind = request.kind.kind.as_str();
-    let operation = format!("{:?}", request.operation).to_uppercase();
+    let operation = match request.operation {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    };
     let elapsed = started.elapsed();
-    state.metrics.request(webhook.name(), kind, &operation, verdict, elapsed.as_secs_f64());
+    state.metrics.request(webhook.name(), kind, operation, verdict, elapsed.as_secs_f64());
     for (finding, action) in admission::findings(&reviewed.verdict) {
         state.metrics.finding(finding.rule.name(), action);
     }
