@@ -131,7 +131,12 @@ pub async fn start(
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let limits = Limits { grace: Duration::from_secs(args.grace_period_seconds), ..Limits::default() };
+    let limits = Limits {
+        grace: Duration::from_secs(args.grace_period_seconds),
+        handshake: Duration::from_secs(args.handshake_timeout_seconds.max(1)),
+        header_read: Duration::from_secs(args.handshake_timeout_seconds.max(1)),
+        ..Limits::default()
+    };
     let health_server =
         axum::serve(health, health_router(state.clone())).with_graceful_shutdown(stopped(stop_rx.clone()));
     let webhook_server =

@@ -126,6 +126,9 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after the listener closes.
     #[arg(long, env = "HARNESS_GUARD_GRACE_PERIOD_SECONDS", default_value_t = 20)]
     pub grace_period_seconds: u64,
+    /// Seconds a client gets to finish its TLS handshake, and to send request headers.
+    #[arg(long, env = "HARNESS_GUARD_HANDSHAKE_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub handshake_timeout_seconds: u64,
     /// Seconds between checks of the certificate files (file events also trigger a check).
     #[arg(long, env = "HARNESS_GUARD_CERT_POLL_SECONDS", default_value_t = 10)]
     pub cert_poll_seconds: u64,

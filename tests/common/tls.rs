@@ -99,6 +99,14 @@ impl Conn {
         Ok(Self { sender, peer_cert, alpn, addr })
     }
 
+    /// The HTTP/2 sender, to share one connection between tasks.
+    pub fn h2_sender(&self) -> Option<http2::SendRequest<Full<Bytes>>> {
+        match &self.sender {
+            Sender::H2(s) => Some(s.clone()),
+            Sender::H1(_) => None,
+        }
+    }
+
     /// Sends a request and reads the whole answer.
     pub async fn send(&mut self, req: Request<Full<Bytes>>) -> Result<(Response<()>, Bytes), String> {
         let response = match &mut self.sender {

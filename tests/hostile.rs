@@ -1,0 +1,136 @@
+//! Hostile clients against the real server over TLS: each gets a bounded, precise answer (or a
+//! closed connection), and the server keeps serving everyone else.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::fixtures::repo_file;
+use common::server::TestServer;
+use common::tls::{Conn, Proto, client_config};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn server() -> TestServer {
+    let server = TestServer::builtin(&repo_file("examples/cluster"), &["--handshake-timeout-seconds", "1"]).await;
+    server.wait_ready(Duration::from_secs(10)).await;
+    server
+}
+
+/// A normal request still gets its answer.
+async fn still_serving(server: &TestServer) {
+    let mut conn = Conn::open(server.addr(), client_config(&[&server.ca], Proto::H2), Proto::H2).await.unwrap();
+    let body = std::fs::read(repo_file("examples/reviews/harness-good.json")).unwrap();
+    let (res, bytes) = conn.post("/validate?timeout=5s", body).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap()["response"]["allowed"], true);
+}
+
+async fn tls(server: &TestServer) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let tcp = TcpStream::connect(server.addr()).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    tokio_rustls::TlsConnector::from(client_config(&[&server.ca], Proto::H1)).connect(name, tcp).await.unwrap()
+}
+
+#[tokio::test]
+async fn deeply_nested_json_is_refused() {
+    let server = server().await;
+    let mut conn = Conn::open(server.addr(), client_config(&[&server.ca], Proto::H1), Proto::H1).await.unwrap();
+    // Nested where the parser would otherwise skip it unread: the depth limit still holds.
+    let body = format!("{{\"extra\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+    let (res, bytes) = conn.post("/validate", body).await.unwrap();
+    assert_eq!(res.status(), 400);
+    let answer: Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(answer["message"].as_str().unwrap().contains("recursion limit"), "{answer}");
+    still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn a_body_that_never_finishes_is_cut_off_in_time() {
+    let server = server().await;
+    let mut slow = tls(&server).await;
+    let head = "POST /validate?timeout=1s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"apiVersion\":";
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    // Meanwhile everyone else is served.
+    still_serving(&server).await;
+    let mut answer = Vec::new();
+    let _ =
+        tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut answer)).await.expect("answered in time");
+    let elapsed = started.elapsed();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(elapsed < Duration::from_millis(2500), "cut off after {elapsed:?} for a 1 s apiserver timeout");
+}
+
+#[tokio::test]
+async fn plain_http_on_the_tls_port_is_closed() {
+    let server = server().await;
+    let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
+    tcp.write_all(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}").await.unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(3), tcp.read_to_end(&mut buf)).await.expect("closed in time");
+    assert!(read.is_err() || !String::from_utf8_lossy(&buf).contains("HTTP/1.1 200"), "no HTTP answer on the TLS port");
+    still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn a_handshake_that_never_finishes_is_dropped() {
+    let server = server().await;
+    let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
+    // A ClientHello record header promising bytes that never come.
+    tcp.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).await.unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut buf)).await.expect("dropped in time");
+    assert!(started.elapsed() < Duration::from_millis(3000), "handshake timeout is 1 s: {:?}", started.elapsed());
+    still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn thousands_of_idle_connections_do_not_stop_service() {
+    let server = server().await;
+    let mut idle = Vec::new();
+    for _ in 0..2000 {
+        idle.push(TcpStream::connect(server.addr()).await.unwrap());
+    }
+    // Half of them even complete TLS and then say nothing.
+    let mut quiet = Vec::new();
+    for _ in 0..200 {
+        quiet.push(tls(&server).await);
+    }
+    still_serving(&server).await;
+    drop(idle);
+    drop(quiet);
+    still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn many_streams_on_one_h2_connection_all_complete() {
+    let server = server().await;
+    let conn = Conn::open(server.addr(), client_config(&[&server.ca], Proto::H2), Proto::H2).await.unwrap();
+    let sender = conn.h2_sender().unwrap();
+    let body = hyper::body::Bytes::from(std::fs::read(repo_file("examples/reviews/harness-good.json")).unwrap());
+    // More than the server's 256-stream limit at once: the client waits for stream credit, the
+    // server refuses none, every request is answered.
+    let mut tasks = Vec::new();
+    for _ in 0..400 {
+        let (mut s, body) = (sender.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let req = hyper::Request::post("https://localhost/validate")
+                .header("content-type", "application/json")
+                .body(http_body_util::Full::new(body))
+                .unwrap();
+            s.ready().await.unwrap();
+            s.send_request(req).await.map(|r| r.status().as_u16())
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.unwrap().is_ok_and(|s| s == 200) {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 400);
+}
