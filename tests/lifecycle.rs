@@ -4,47 +4,15 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::certs::{bundle, leaf_der, secret_version, swap_data, write_ca};
 use common::fixtures::repo_file;
 use common::server::{TestServer, eventually, health_get, serve_args};
 use common::tls::{Conn, Proto, client_config};
-use harness_guard::certs::{Bundle, generate};
 use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn bundle() -> Bundle {
-    generate(&["localhost".to_string()], Duration::from_secs(86_400)).unwrap()
-}
-
-fn leaf_der(b: &Bundle) -> CertificateDer<'static> {
-    CertificateDer::from_pem_slice(b.cert.as_bytes()).unwrap()
-}
-
-fn write_ca(dir: &Path, name: &str, b: &Bundle) -> std::path::PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, &b.ca_cert).unwrap();
-    path
-}
-
-/// Lays out a Kubernetes Secret volume version: `..<version>/{tls.crt,tls.key}`.
-fn secret_version(dir: &Path, version: &str, cert: &str, key: &str) {
-    let v = dir.join(version);
-    std::fs::create_dir_all(&v).unwrap();
-    std::fs::write(v.join("tls.crt"), cert).unwrap();
-    std::fs::write(v.join("tls.key"), key).unwrap();
-}
-
-/// Points `..data` at `version` atomically, as the kubelet does (symlink, then rename over).
-fn swap_data(dir: &Path, version: &str) {
-    let tmp = dir.join("..data_tmp");
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(version, &tmp).unwrap();
-    std::fs::rename(&tmp, dir.join("..data")).unwrap();
-}
 
 async fn served_cert(server: &TestServer, config: &std::sync::Arc<rustls::ClientConfig>) -> CertificateDer<'static> {
     Conn::open(server.addr(), config.clone(), Proto::H2).await.unwrap().peer_cert

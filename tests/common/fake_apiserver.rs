@@ -244,15 +244,31 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         let list = json!({"apiVersion": api_version, "kind": format!("{kind}List"), "metadata": {"resourceVersion": rv}, "items": items});
         return axum::Json(list).into_response();
     }
+    if inner.gone.lock().unwrap().remove(&plural) {
+        // As the apiserver does for a resourceVersion older than its history: 200, then an ERROR
+        // event carrying 410 Gone, which makes clients list again.
+        let gone = json!({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "too old resource version", "reason": "Expired", "code": 410}});
+        return Response::builder()
+            .header("content-type", "application/json")
+            .body(Body::from(format!("{gone}\n")))
+            .unwrap();
+    }
     let rx = inner.events.subscribe();
-    let stream = futures::stream::unfold((rx, plural, ns), |(mut rx, plural, ns)| async move {
+    let mut epoch = inner.epoch.subscribe();
+    epoch.borrow_and_update();
+    let stream = futures::stream::unfold((rx, plural, ns, epoch), |(mut rx, plural, ns, mut epoch)| async move {
         loop {
-            match rx.recv().await {
+            let next = tokio::select! {
+                next = rx.recv() => next,
+                _ = epoch.changed() => return None,
+            };
+            match next {
                 Ok((p, event))
                     if p == plural && ns.as_deref().is_none_or(|n| event["object"]["metadata"]["namespace"] == n) =>
                 {
                     let line = Bytes::from(format!("{event}\n"));
-                    return Some((Ok::<_, Infallible>(line), (rx, plural, ns)));
+                    return Some((Ok::<_, Infallible>(line), (rx, plural, ns, epoch)));
                 }
                 Ok(_) => continue,
                 Err(_) => return None,

@@ -1,6 +1,7 @@
 //! Shared test helpers. Each test binary uses a different subset.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod fake_apiserver;
 pub mod fixtures;
 pub mod server;

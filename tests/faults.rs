@@ -1,0 +1,217 @@
+//! Faults under load, bounded runs on loopback: certificate rotation and SIGTERM with zero failed
+//! requests, and an API server that fails, then recovers, with the view serving its last state
+//! meanwhile and converging afterwards.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::certs::{bundle, leaf_der, secret_version, swap_data, write_ca};
+use common::fake_apiserver::FakeApi;
+use common::fixtures::repo_file;
+use common::server::{TestServer, eventually, health_get, serve_args};
+use common::tls::{Conn, Proto, client_config};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_rotation_under_load_fails_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let vol = dir.path().join("tls");
+    std::fs::create_dir_all(&vol).unwrap();
+    let pairs = [bundle(), bundle(), bundle()];
+    secret_version(&vol, "..v0", &pairs[0].cert, &pairs[0].key);
+    swap_data(&vol, "..v0");
+    std::os::unix::fs::symlink("..data/tls.crt", vol.join("tls.crt")).unwrap();
+    std::os::unix::fs::symlink("..data/tls.key", vol.join("tls.key")).unwrap();
+    let cas: Vec<_> = pairs.iter().enumerate().map(|(i, b)| write_ca(dir.path(), &format!("ca{i}"), b)).collect();
+    let ca_refs: Vec<&std::path::Path> = cas.iter().map(|p| p.as_path()).collect();
+    let args = serve_args(&[
+        "--manifests",
+        repo_file("examples/cluster").to_str().unwrap(),
+        "--tls-cert-file",
+        vol.join("tls.crt").to_str().unwrap(),
+        "--tls-key-file",
+        vol.join("tls.key").to_str().unwrap(),
+        "--cert-poll-seconds",
+        "1",
+    ]);
+    let server = TestServer::start(args).await;
+    server.wait_ready(Duration::from_secs(10)).await;
+    let body = std::fs::read(repo_file("examples/reviews/harness-good.json")).unwrap();
+    let (stop, sent, failed) =
+        (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let seen = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let proto = if w % 2 == 0 { Proto::H1 } else { Proto::H2 };
+        let config = client_config(&ca_refs, proto);
+        let (stop, sent, failed, seen, body, addr) =
+            (stop.clone(), sent.clone(), failed.clone(), seen.clone(), body.clone(), server.addr());
+        workers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                // A new connection each time: every handshake sees whichever pair is current.
+                let ok = match Conn::open(addr, config.clone(), proto).await {
+                    Ok(mut conn) => {
+                        seen.lock().unwrap().insert(conn.peer_cert.to_vec());
+                        conn.post("/validate?timeout=5s", body.clone()).await.is_ok_and(|(r, _)| r.status() == 200)
+                    }
+                    Err(_) => false,
+                };
+                sent.fetch_add(1, Ordering::Relaxed);
+                if !ok {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for (i, pair) in pairs.iter().enumerate().skip(1) {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        secret_version(&vol, &format!("..v{i}"), &pair.cert, &pair.key);
+        swap_data(&vol, &format!("..v{i}"));
+    }
+    let last = leaf_der(&pairs[2]);
+    let until = Instant::now() + Duration::from_secs(10);
+    while !seen.lock().unwrap().contains(last.as_ref()) && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+    let (sent, failed) = (sent.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    eprintln!(
+        "rotation under load: {sent} requests, {failed} failed, {} certificates served",
+        seen.lock().unwrap().len()
+    );
+    assert!(seen.lock().unwrap().len() >= 3, "both rotations were observed");
+    assert!(sent > 100, "the load ran ({sent} requests)");
+    assert_eq!(failed, 0, "{failed} of {sent} requests failed across two rotations");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_completes_every_accepted_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness-guard"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0", "--drain-delay-seconds", "1"])
+        .args(["--grace-period-seconds", "10", "--dev-cert-dir", certs.to_str().unwrap(), "--log-format", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr: std::net::SocketAddr = lines
+        .by_ref()
+        .find_map(|l| {
+            l.ok()?.split("webhooks on https://").nth(1).map(|r| r.split([' ', '/']).next().unwrap().parse().unwrap())
+        })
+        .unwrap();
+    std::thread::spawn(move || lines.for_each(drop));
+    let config = client_config(&[&certs.join("ca.crt")], Proto::H1);
+    let body = std::fs::read(repo_file("examples/reviews/harness-wrong-key.json")).unwrap();
+
+    // 32 requests accepted and mid-body when SIGTERM arrives, finished across the drain and the
+    // listener's close.
+    let mut in_flight = Vec::new();
+    for _ in 0..32 {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(config.clone()).connect(name, tcp).await.unwrap();
+        let head = format!(
+            "POST /validate?timeout=10s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        tls.write_all(head.as_bytes()).await.unwrap();
+        tls.write_all(&body[..body.len() / 2]).await.unwrap();
+        tls.flush().await.unwrap();
+        in_flight.push(tls);
+    }
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let mut finishing = Vec::new();
+    for (i, mut tls) in in_flight.into_iter().enumerate() {
+        let rest = body[body.len() / 2..].to_vec();
+        finishing.push(tokio::spawn(async move {
+            // Spread over 1.5 s: some finish during the drain, some after the listener closed.
+            tokio::time::sleep(Duration::from_millis(50 * i as u64)).await;
+            tls.write_all(&rest).await.unwrap();
+            let mut answer = Vec::new();
+            tls.read_to_end(&mut answer).await.unwrap();
+            String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200")
+        }));
+    }
+    let mut completed = 0;
+    for f in finishing {
+        if f.await.unwrap() {
+            completed += 1;
+        }
+    }
+    assert_eq!(completed, 32, "every accepted request completes");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_server_outage_then_recovery() {
+    let api = FakeApi::start(&std::fs::read_to_string(repo_file("examples/cluster/00-good.yaml")).unwrap(), true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = api.kubeconfig(dir.path());
+    let args = serve_args(&[
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--dev-cert-dir",
+        dir.path().join("c").to_str().unwrap(),
+    ]);
+    let mut server = TestServer::start(args).await;
+    server.ca = dir.path().join("c/ca.crt");
+    server.wait_ready(Duration::from_secs(10)).await;
+    let health = server.running.health_addr;
+    let ask = |review: &'static str| {
+        let (addr, ca) = (server.addr(), server.ca.clone());
+        async move {
+            let mut conn = Conn::open(addr, client_config(&[&ca], Proto::H2), Proto::H2).await.unwrap();
+            let (_, bytes) =
+                conn.post("/validate?timeout=5s", std::fs::read(repo_file(review)).unwrap()).await.unwrap();
+            serde_json::from_slice::<Value>(&bytes).unwrap()["response"].clone()
+        }
+    };
+    // The API server fails every request and drops the watches.
+    *api.inner.fail_with.lock().unwrap() = Some(500);
+    api.expire_watches();
+    let errors = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("harness_guard_watch_errors_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    eventually(Duration::from_secs(15), "watch errors counted", async || {
+        errors(&health_get(health, "/metrics").await.unwrap().1) >= 4
+    })
+    .await;
+    // Meanwhile the view serves its last state, and readiness holds (documented).
+    assert_eq!(ask("examples/reviews/harness-good.json").await["allowed"], true);
+    assert_eq!(health_get(health, "/readyz").await.unwrap().0, 200);
+    // A Secret is created during the outage.
+    api.apply(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "openai-creds", "namespace": "team-a"}, "data": {"OPENAI_API_KEY": "c2stdGVzdA=="}}));
+    api.apply(json!({"apiVersion": "kagent.dev/v1alpha2", "kind": "ModelConfig", "metadata": {"name": "gpt-missing-secret", "namespace": "team-a"}, "spec": {"model": "m", "apiKeySecret": "openai-creds", "apiKeySecretKey": "OPENAI_API_KEY"}}));
+    // Recovery: the watches come back (with 410 Gone, as after history compaction) and relist.
+    api.expire_watches();
+    *api.inner.fail_with.lock().unwrap() = None;
+    eventually(Duration::from_secs(30), "view converged after recovery", async || {
+        ask("examples/reviews/harness-missing-secret.json").await["allowed"] == true
+    })
+    .await;
+}
