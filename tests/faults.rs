@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -13,10 +11,10 @@ use std::time::{Duration, Instant};
 use common::certs::{bundle, leaf_der, secret_version, swap_data, write_ca};
 use common::fake_apiserver::FakeApi;
 use common::fixtures::repo_file;
+use common::process::{Binary, finish, half_sent};
 use common::server::{TestServer, eventually, health_get, serve_args};
 use common::tls::{Conn, Proto, client_config};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificate_rotation_under_load_fails_nothing() {
@@ -96,54 +94,23 @@ async fn certificate_rotation_under_load_fails_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_completes_every_accepted_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let certs = dir.path().join("certs");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_harness-guard"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0", "--drain-delay-seconds", "1"])
-        .args(["--grace-period-seconds", "10", "--dev-cert-dir", certs.to_str().unwrap(), "--log-format", "json"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr: std::net::SocketAddr = lines
-        .by_ref()
-        .find_map(|l| {
-            l.ok()?.split("webhooks on https://").nth(1).map(|r| r.split([' ', '/']).next().unwrap().parse().unwrap())
-        })
-        .unwrap();
-    std::thread::spawn(move || lines.for_each(drop));
-    let config = client_config(&[&certs.join("ca.crt")], Proto::H1);
+    let mut server = Binary::start();
+    let config = client_config(&[&server.ca], Proto::H1);
     let body = std::fs::read(repo_file("examples/reviews/harness-wrong-key.json")).unwrap();
-
     // 32 requests accepted and mid-body when SIGTERM arrives, finished across the drain and the
     // listener's close.
     let mut in_flight = Vec::new();
     for _ in 0..32 {
-        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        let mut tls = tokio_rustls::TlsConnector::from(config.clone()).connect(name, tcp).await.unwrap();
-        let head = format!(
-            "POST /validate?timeout=10s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        tls.write_all(head.as_bytes()).await.unwrap();
-        tls.write_all(&body[..body.len() / 2]).await.unwrap();
-        tls.flush().await.unwrap();
-        in_flight.push(tls);
+        in_flight.push(half_sent(server.addr, config.clone(), &body).await);
     }
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    server.sigterm();
     let mut finishing = Vec::new();
-    for (i, mut tls) in in_flight.into_iter().enumerate() {
-        let rest = body[body.len() / 2..].to_vec();
+    for (i, tls) in in_flight.into_iter().enumerate() {
+        let body = body.clone();
         finishing.push(tokio::spawn(async move {
             // Spread over 1.5 s: some finish during the drain, some after the listener closed.
             tokio::time::sleep(Duration::from_millis(50 * i as u64)).await;
-            tls.write_all(&rest).await.unwrap();
-            let mut answer = Vec::new();
-            tls.read_to_end(&mut answer).await.unwrap();
-            String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200")
+            finish(tls, &body).await.starts_with("HTTP/1.1 200")
         }));
     }
     let mut completed = 0;
@@ -153,14 +120,7 @@ async fn sigterm_under_load_completes_every_accepted_request() {
         }
     }
     assert_eq!(completed, 32, "every accepted request completes");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "no exit after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = server.exit(Duration::from_secs(15)).await;
     assert!(status.success(), "{status:?}");
 }
 

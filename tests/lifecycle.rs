@@ -3,16 +3,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::certs::{bundle, leaf_der, secret_version, swap_data, write_ca};
 use common::fixtures::repo_file;
+use common::process::{Binary, finish, half_sent};
 use common::server::{TestServer, eventually, health_get, serve_args};
 use common::tls::{Conn, Proto, client_config};
 use rustls::pki_types::CertificateDer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn served_cert(server: &TestServer, config: &std::sync::Arc<rustls::ClientConfig>) -> CertificateDer<'static> {
     Conn::open(server.addr(), config.clone(), Proto::H2).await.unwrap().peer_cert
@@ -107,68 +105,22 @@ async fn plain_file_rewrite() {
 /// new connections after the drain delay, and exits 0.
 #[tokio::test]
 async fn sigterm_finishes_the_request_in_flight() {
-    let dir = tempfile::tempdir().unwrap();
-    let certs = dir.path().join("certs");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_harness-guard"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0", "--drain-delay-seconds", "1"])
-        .args(["--grace-period-seconds", "10", "--dev-cert-dir", certs.to_str().unwrap(), "--log-format", "json"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut find = |marker: &str| -> std::net::SocketAddr {
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if let Some(rest) = line.split(marker).nth(1) {
-                return rest.split([' ', '/']).next().unwrap().parse().unwrap();
-            }
-        }
-        panic!("server never printed {marker}");
-    };
-    let addr = find("webhooks on https://");
-    let health = find("health and metrics on http://");
-
-    // Half a request: headers and part of the body.
+    let mut server = Binary::start();
     let body = std::fs::read(repo_file("examples/reviews/harness-wrong-key.json")).unwrap();
-    let config = client_config(&[&certs.join("ca.crt")], Proto::H1);
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = tokio_rustls::TlsConnector::from(config.clone()).connect(name, tcp).await.unwrap();
-    let head = format!(
-        "POST /validate?timeout=10s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    tls.write_all(head.as_bytes()).await.unwrap();
-    tls.write_all(&body[..100]).await.unwrap();
-    tls.flush().await.unwrap();
-
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
+    let config = client_config(&[&server.ca], Proto::H1);
+    let in_flight = half_sent(server.addr, config.clone(), &body).await;
+    server.sigterm();
+    let health = server.health;
     eventually(Duration::from_secs(2), "readiness false after SIGTERM", async || {
         health_get(health, "/readyz").await.map(|(s, _)| s) == Some(503)
     })
     .await;
     // After the drain delay the listener is closed: new connections are refused.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(Conn::open(addr, config, Proto::H1).await.is_err(), "listener should be closed");
-
-    tls.write_all(&body[100..]).await.unwrap();
-    tls.flush().await.unwrap();
-    let mut answer = Vec::new();
-    tls.read_to_end(&mut answer).await.unwrap();
-    let answer = String::from_utf8_lossy(&answer);
+    assert!(Conn::open(server.addr, config, Proto::H1).await.is_err(), "listener should be closed");
+    let answer = finish(in_flight, &body).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"code\":403"), "{answer}");
-
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(std::time::Instant::now() < deadline, "process did not exit after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let exit = server.exit(Duration::from_secs(15)).await;
     assert!(exit.success(), "exit status {exit:?}");
 }

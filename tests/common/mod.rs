@@ -4,6 +4,7 @@
 pub mod certs;
 pub mod fake_apiserver;
 pub mod fixtures;
+pub mod process;
 pub mod server;
 pub mod tls;
 pub mod view;
