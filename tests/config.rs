@@ -82,3 +82,23 @@ fn flags_fall_back_to_environment_variables() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("policy.yaml") && stderr.contains("nope"), "{stderr}");
 }
+
+#[test]
+fn certs_command_writes_a_usable_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness-guard"))
+        .args(["certs", "--dns", "harness-guard.harness-guard.svc", "--dns", "127.0.0.1", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let loaded =
+        harness_guard::server::tls::load_pair(&dir.path().join("tls.crt"), &dir.path().join("tls.key")).unwrap();
+    assert!(loaded.not_after > 0);
+    for file in ["ca.crt", "ca.key", "tls.crt", "tls.key"] {
+        assert!(dir.path().join(file).is_file(), "{file}");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("tls.key")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "private keys are owner-only");
+}
