@@ -113,8 +113,8 @@ pub fn review(webhook: Webhook, req: &Request, view: &impl ClusterView, policy: 
     let route = (webhook, gvk.group.as_str(), gvk.version.as_str(), gvk.kind.as_str());
     let outcome = match route {
         (Webhook::Validate, KAGENT_GROUP, KAGENT_VERSION, AGENT_HARNESS_KIND) => review_harness(req, view, policy),
-        (Webhook::Validate, "", "v1", "Pod") => review_pod(req, |m, s, ns| enforce_pod(m, s, ns, view, policy)),
-        (Webhook::Mutate, "", "v1", "Pod") => review_pod(req, |m, s, ns| mutate_pod(m, s, ns, view, policy)),
+        (Webhook::Validate, "", "v1", "Pod") => review_pod(req, policy, |m, s, ns| enforce_pod(m, s, ns, view, policy)),
+        (Webhook::Mutate, "", "v1", "Pod") => review_pod(req, policy, |m, s, ns| mutate_pod(m, s, ns, view, policy)),
         (Webhook::Validate, "", "v1", "Secret" | "ConfigMap")
         | (Webhook::Validate, KAGENT_GROUP, KAGENT_VERSION, MODEL_CONFIG_KIND) => review_reference(req, view, policy),
         _ => {
@@ -207,8 +207,38 @@ fn review_harness(req: &Request, view: &impl ClusterView, policy: &Policy) -> Re
     Ok(validate_harness(&harness, change, view, policy))
 }
 
+/// The parts of a pod spec the pod rules read: each container's name and environment. The rest
+/// (volumes, security contexts, resources, ...) is skipped unparsed; container order is kept, so
+/// patch paths still index the pod as sent.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SlimPodSpec {
+    #[serde(default)]
+    containers: Vec<SlimContainer>,
+    #[serde(default)]
+    init_containers: Option<Vec<SlimContainer>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SlimContainer {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    env: Option<Vec<k8s_openapi::api::core::v1::EnvVar>>,
+    #[serde(default)]
+    env_from: Option<Vec<k8s_openapi::api::core::v1::EnvFromSource>>,
+}
+
+impl From<SlimContainer> for k8s_openapi::api::core::v1::Container {
+    fn from(c: SlimContainer) -> Self {
+        Self { name: c.name, env: c.env, env_from: c.env_from, ..Default::default() }
+    }
+}
+
 fn review_pod(
     req: &Request,
+    policy: &Policy,
     decide: impl FnOnce(&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, &PodSpec, &str) -> Verdict,
 ) -> Result<Verdict, String> {
     // Container env is immutable after creation: only a CREATE of the pod itself is judged.
@@ -216,13 +246,22 @@ fn review_pod(
         return Ok(Verdict::default());
     };
     let namespace = req.namespace.as_deref().or(object.metadata.namespace.as_deref()).unwrap_or("");
-    let spec = object.field::<PodSpec>("spec").map(Option::unwrap_or_default).map_err(|e| {
+    // Most pods the apiserver sends are not sandbox pods: they are decided on metadata alone.
+    if !crate::core::sandbox::is_sandbox_pod(&object.metadata, namespace, &policy.sandbox) {
+        return Ok(Verdict::default());
+    }
+    let slim = object.field::<SlimPodSpec>("spec").map_err(|e| {
         format!(
             "harness-guard cannot read Pod {namespace}/{}: {e}",
             object.metadata.name.as_deref().unwrap_or(&req.name)
         )
     })?;
-    Ok(decide(&object.metadata, &spec, namespace))
+    let spec = slim.map(|s| PodSpec {
+        containers: s.containers.into_iter().map(Into::into).collect(),
+        init_containers: s.init_containers.map(|c| c.into_iter().map(Into::into).collect()),
+        ..Default::default()
+    });
+    Ok(decide(&object.metadata, &spec.unwrap_or_default(), namespace))
 }
 
 /// DELETE, or UPDATE, of an object harnesses depend on.
