@@ -154,6 +154,15 @@ fn spawn(mode: &str, args: &[String]) -> Server {
     Server { child, addr }
 }
 
+/// harness-guard as a child: TLS from `tls`, health on `health`, the view from `source`.
+fn spawn_harness_guard(health: SocketAddr, tls: (&Path, &Path), source: [String; 2]) -> Server {
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let mut args = vec!["--listen".into(), "127.0.0.1:0".into(), "--health-listen".into(), health.to_string()];
+    args.extend(["--tls-cert-file".into(), s(tls.0), "--tls-key-file".into(), s(tls.1)]);
+    args.extend(source);
+    spawn("serve-harness-guard", &args)
+}
+
 fn rss_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
@@ -333,21 +342,7 @@ async fn run(args: Args) {
     let (cert, key, ca) = (dir.join("tls.crt"), dir.join("tls.key"), dir.join("ca.crt"));
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let health = free_port();
-    let hg = spawn(
-        "serve-harness-guard",
-        &[
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-            "--health-listen".into(),
-            health.to_string(),
-            "--manifests".into(),
-            s(&repo("examples/cluster")),
-            "--tls-cert-file".into(),
-            s(&cert),
-            "--tls-key-file".into(),
-            s(&key),
-        ],
-    );
+    let hg = spawn_harness_guard(health, (&cert, &key), ["--manifests".into(), s(&repo("examples/cluster"))]);
     wait_ready(health, Duration::from_secs(10)).await;
     let base = spawn("serve-baseline", &[s(&cert), s(&key)]);
 
@@ -410,21 +405,7 @@ async fn run(args: Args) {
     let kubeconfig = api.kubeconfig(&dir);
     let health = free_port();
     let started = Instant::now();
-    let hg = spawn(
-        "serve-harness-guard",
-        &[
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-            "--health-listen".into(),
-            health.to_string(),
-            "--kubeconfig".into(),
-            s(&kubeconfig),
-            "--tls-cert-file".into(),
-            s(&cert),
-            "--tls-key-file".into(),
-            s(&key),
-        ],
-    );
+    let hg = spawn_harness_guard(health, (&cert, &key), ["--kubeconfig".into(), s(&kubeconfig)]);
     wait_ready(health, Duration::from_secs(120)).await;
     let ready = started.elapsed();
     let pid = hg.child.id();

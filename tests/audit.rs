@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::fake_apiserver::FakeApi;
 use common::fixtures::repo_file;
-use common::server::{TestServer, eventually, health_get, serve_args};
+use common::server::{TestServer, eventually, health_get};
 use serde_json::json;
 
 async fn cluster() -> FakeApi {
@@ -56,16 +56,7 @@ async fn audit_lists_harnesses_broken_after_admission() {
 async fn continuous_audit_counts_and_records_one_event_per_change() {
     let api = cluster().await;
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = api.kubeconfig(dir.path());
-    let args = serve_args(&[
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-        "--dev-cert-dir",
-        dir.path().join("c").to_str().unwrap(),
-        "--identity",
-        "replica-a",
-    ]);
-    let server = TestServer::start(args).await;
+    let server = TestServer::cluster(&api, dir.path(), &["--identity", "replica-a"]).await;
     server.wait_ready(Duration::from_secs(10)).await;
     let health = server.running.health_addr;
     let metric = |rule: &str| format!("harness_guard_violations{{rule=\"{rule}\"}} ");

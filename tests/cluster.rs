@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::fake_apiserver::FakeApi;
 use common::fixtures::repo_file;
-use common::server::{TestServer, eventually, health_get, serve_args};
+use common::server::{TestServer, eventually, health_get};
 use common::tls::{Conn, Proto, client_config};
 use serde_json::{Value, json};
 
@@ -34,16 +34,6 @@ metadata: {name: broken-object, namespace: team-a}
 spec: {backend: openclaw, env: "this is not a list"}
 "#;
 
-async fn start(api: &FakeApi, dir: &std::path::Path, extra: &[&str]) -> TestServer {
-    let kubeconfig = api.kubeconfig(dir);
-    let certs = dir.join("certs");
-    let mut flags = vec!["--kubeconfig", kubeconfig.to_str().unwrap(), "--dev-cert-dir", certs.to_str().unwrap()];
-    flags.extend_from_slice(extra);
-    let mut server = TestServer::start(serve_args(&flags)).await;
-    server.ca = certs.join("ca.crt");
-    server
-}
-
 async fn verdict(server: &TestServer, review: &str) -> Value {
     let mut conn = Conn::open(server.addr(), client_config(&[&server.ca], Proto::H2), Proto::H2).await.unwrap();
     let body = std::fs::read(repo_file(review)).unwrap();
@@ -55,7 +45,7 @@ async fn verdict(server: &TestServer, review: &str) -> Value {
 async fn ready_only_after_sync_and_one_bad_object_does_not_stall_it() {
     let api = FakeApi::start(CLUSTER, false).await;
     let dir = tempfile::tempdir().unwrap();
-    let server = start(&api, dir.path(), &[]).await;
+    let server = TestServer::cluster(&api, dir.path(), &[]).await;
     let health = server.running.health_addr;
     // Lists are held back: not ready, and /readyz says why.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -83,7 +73,7 @@ async fn ready_only_after_sync_and_one_bad_object_does_not_stall_it() {
 async fn a_secret_created_after_the_denial_lets_the_harness_in() {
     let api = FakeApi::start(CLUSTER, true).await;
     let dir = tempfile::tempdir().unwrap();
-    let server = start(&api, dir.path(), &[]).await;
+    let server = TestServer::cluster(&api, dir.path(), &[]).await;
     server.wait_ready(Duration::from_secs(10)).await;
     let requests_after_sync = api.total();
 
@@ -131,7 +121,7 @@ async fn namespaces_outside_the_watch_are_not_watched() {
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("policy.yaml");
     std::fs::write(&policy, "watch:\n  namespaces: [team-b]\n").unwrap();
-    let server = start(&api, dir.path(), &["--config", policy.to_str().unwrap()]).await;
+    let server = TestServer::cluster(&api, dir.path(), &["--config", policy.to_str().unwrap()]).await;
     server.wait_ready(Duration::from_secs(10)).await;
     // Only namespaced watches were made.
     let queries = api.inner.queries.lock().unwrap().clone();

@@ -128,15 +128,7 @@ async fn sigterm_under_load_completes_every_accepted_request() {
 async fn api_server_outage_then_recovery() {
     let api = FakeApi::start(&std::fs::read_to_string(repo_file("examples/cluster/00-good.yaml")).unwrap(), true).await;
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = api.kubeconfig(dir.path());
-    let args = serve_args(&[
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-        "--dev-cert-dir",
-        dir.path().join("c").to_str().unwrap(),
-    ]);
-    let mut server = TestServer::start(args).await;
-    server.ca = dir.path().join("c/ca.crt");
+    let server = TestServer::cluster(&api, dir.path(), &[]).await;
     server.wait_ready(Duration::from_secs(10)).await;
     let health = server.running.health_addr;
     let ask = |review: &'static str| {

@@ -182,11 +182,7 @@ async fn no_value_leaks_in_cluster_mode() {
     let logs = logs();
     let api = FakeApi::start(&cluster_yaml(), true).await;
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = api.kubeconfig(dir.path());
-    let certs = dir.path().join("certs");
-    let args = serve_args(&["--kubeconfig", kubeconfig.to_str().unwrap(), "--dev-cert-dir", certs.to_str().unwrap()]);
-    let mut server = TestServer::start(args).await;
-    server.ca = certs.join("ca.crt");
+    let server = TestServer::cluster(&api, dir.path(), &[]).await;
     server.wait_ready(Duration::from_secs(10)).await;
     let view = &server.running.state.view;
     let stored = format!(

@@ -39,6 +39,17 @@ impl TestServer {
         server
     }
 
+    /// Cluster mode against the test's own API server, with dev certificates under `dir`.
+    pub async fn cluster(api: &super::fake_apiserver::FakeApi, dir: &Path, extra: &[&str]) -> Self {
+        let kubeconfig = api.kubeconfig(dir);
+        let certs = dir.join("certs");
+        let mut flags = vec!["--kubeconfig", kubeconfig.to_str().unwrap(), "--dev-cert-dir", certs.to_str().unwrap()];
+        flags.extend_from_slice(extra);
+        let mut server = Self::start(serve_args(&flags)).await;
+        server.ca = certs.join("ca.crt");
+        server
+    }
+
     /// Starts with the given arguments.
     pub async fn start(args: ServeArgs) -> Self {
         super::tls::install_crypto();
