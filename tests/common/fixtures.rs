@@ -14,23 +14,29 @@ pub fn fixtures_dir() -> PathBuf {
     dir
 }
 
-/// Every fixture body, by path relative to the fixture directory, sorted.
-pub fn all_fixtures() -> Vec<(String, Vec<u8>)> {
-    let root = fixtures_dir();
+/// Every file under `root`, by path relative to it, with its bytes, sorted.
+pub fn files_under(root: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
-    let mut dirs = vec![root.clone()];
+    let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "json") {
-                let rel = path.strip_prefix(&root).unwrap().display().to_string();
+            } else {
+                let rel = path.strip_prefix(root).unwrap().display().to_string();
                 out.push((rel, std::fs::read(&path).unwrap()));
             }
         }
     }
     out.sort();
+    out
+}
+
+/// Every fixture body, by path relative to the fixture directory, sorted.
+pub fn all_fixtures() -> Vec<(String, Vec<u8>)> {
+    let mut out = files_under(&fixtures_dir());
+    out.retain(|(rel, _)| rel.ends_with(".json"));
     assert!(out.len() >= 40, "expected the full fixture set, found {}", out.len());
     out
 }
