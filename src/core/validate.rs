@@ -244,8 +244,11 @@ fn check_env(
     for (i, var) in env.iter().enumerate() {
         let Some(value) = var.value.as_deref() else { continue };
         let name = &var.name;
-        let digest = view.digester().digest(value.as_bytes());
-        if let Some(model) = model.filter(|m| m.digest == Some(digest) && !value.trim().is_empty()) {
+        // Digest only when there is a key to compare with: this is on the admission path.
+        let holds_key = |m: &&ModelKey| {
+            m.digest.is_some_and(|d| !value.trim().is_empty() && view.digester().digest(value.as_bytes()) == d)
+        };
+        if let Some(model) = model.filter(holds_key) {
             findings.push(Finding::new(
                 Rule::KeyInEnv,
                 format!(
