@@ -12,7 +12,7 @@ use common::certs::{bundle, leaf_der, secret_version, swap_data, write_ca};
 use common::fake_apiserver::FakeApi;
 use common::fixtures::repo_file;
 use common::process::{Binary, finish, half_sent};
-use common::server::{TestServer, eventually, health_get, serve_args};
+use common::server::{TestServer, eventually, health_get};
 use common::tls::{Conn, Proto, client_config};
 use serde_json::{Value, json};
 
@@ -28,17 +28,7 @@ async fn certificate_rotation_under_load_fails_nothing() {
     std::os::unix::fs::symlink("..data/tls.key", vol.join("tls.key")).unwrap();
     let cas: Vec<_> = pairs.iter().enumerate().map(|(i, b)| write_ca(dir.path(), &format!("ca{i}"), b)).collect();
     let ca_refs: Vec<&std::path::Path> = cas.iter().map(|p| p.as_path()).collect();
-    let args = serve_args(&[
-        "--manifests",
-        repo_file("examples/cluster").to_str().unwrap(),
-        "--tls-cert-file",
-        vol.join("tls.crt").to_str().unwrap(),
-        "--tls-key-file",
-        vol.join("tls.key").to_str().unwrap(),
-        "--cert-poll-seconds",
-        "1",
-    ]);
-    let server = TestServer::start(args).await;
+    let server = TestServer::on_files(&vol.join("tls.crt"), &vol.join("tls.key"), "1").await;
     server.wait_ready(Duration::from_secs(10)).await;
     let body = std::fs::read(repo_file("examples/reviews/harness-good.json")).unwrap();
     let (stop, sent, failed) =

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::certs::{bundle, leaf_der, secret_version, swap_data, write_ca};
 use common::fixtures::repo_file;
 use common::process::{Binary, finish, half_sent};
-use common::server::{TestServer, eventually, health_get, serve_args};
+use common::server::{TestServer, eventually, health_get};
 use common::tls::{Conn, Proto, client_config};
 use rustls::pki_types::CertificateDer;
 
@@ -29,17 +29,7 @@ async fn secret_volume_symlink_swap_and_broken_pair() {
     let cas: Vec<_> = [("a", &a), ("b", &b), ("c", &c)].iter().map(|(n, x)| write_ca(dir.path(), n, x)).collect();
     let config = client_config(&cas.iter().map(|p| p.as_path()).collect::<Vec<_>>(), Proto::H2);
     let (cert, key) = (vol.join("tls.crt"), vol.join("tls.key"));
-    let args = serve_args(&[
-        "--manifests",
-        repo_file("examples/cluster").to_str().unwrap(),
-        "--tls-cert-file",
-        cert.to_str().unwrap(),
-        "--tls-key-file",
-        key.to_str().unwrap(),
-        "--cert-poll-seconds",
-        "1",
-    ]);
-    let server = TestServer::start(args).await;
+    let server = TestServer::on_files(&cert, &key, "1").await;
     assert_eq!(served_cert(&server, &config).await, leaf_der(&a));
 
     // An open connection keeps working across the swap; new handshakes see the new pair.
@@ -79,18 +69,8 @@ async fn plain_file_rewrite() {
     std::fs::write(&key, &a.key).unwrap();
     let cas = [write_ca(dir.path(), "a.pem", &a), write_ca(dir.path(), "b.pem", &b)];
     let config = client_config(&[&cas[0], &cas[1]], Proto::H1);
-    let args = serve_args(&[
-        "--manifests",
-        repo_file("examples/cluster").to_str().unwrap(),
-        "--tls-cert-file",
-        cert.to_str().unwrap(),
-        "--tls-key-file",
-        key.to_str().unwrap(),
-        // Long poll: the change must be noticed through file events.
-        "--cert-poll-seconds",
-        "3600",
-    ]);
-    let server = TestServer::start(args).await;
+    // Long poll: the change must be noticed through file events.
+    let server = TestServer::on_files(&cert, &key, "3600").await;
     assert_eq!(served_cert(&server, &config).await, leaf_der(&a));
     // Written in two steps: in between, cert and key do not match (retried, not refused).
     std::fs::write(&cert, &b.cert).unwrap();

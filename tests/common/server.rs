@@ -39,6 +39,23 @@ impl TestServer {
         server
     }
 
+    /// The built-in default's view, serving the pair in `cert`/`key` and checking it for changes
+    /// every `poll_seconds` (file events also trigger a check).
+    pub async fn on_files(cert: &Path, key: &Path, poll_seconds: &str) -> Self {
+        let manifests = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/cluster");
+        Self::start(serve_args(&[
+            "--manifests",
+            manifests.to_str().unwrap(),
+            "--tls-cert-file",
+            cert.to_str().unwrap(),
+            "--tls-key-file",
+            key.to_str().unwrap(),
+            "--cert-poll-seconds",
+            poll_seconds,
+        ]))
+        .await
+    }
+
     /// Cluster mode against the test's own API server, with dev certificates under `dir`.
     pub async fn cluster(api: &super::fake_apiserver::FakeApi, dir: &Path, extra: &[&str]) -> Self {
         let kubeconfig = api.kubeconfig(dir);
