@@ -1,6 +1,6 @@
 //! Load run over real TLS: harness-guard beside the least a webhook can do, in the same run.
 //!
-//! `cargo run --release --example loadgen -- [--requests N] [--seconds S] [--units U]`
+//! `cargo run --release --example loadgen -- [--requests N] [--seconds S] [--units U] [--cluster-only]`
 //!
 //! Starts, on loopback and each in its own process, harness-guard on its built-in default and a
 //! baseline responder (hyper + rustls: read the body, take the uid, answer allowed), drives both
@@ -10,6 +10,7 @@
 //! U units (an AgentHarness, a ModelConfig and a Secret each): it reports resident memory, time to
 //! ready, the peak during a forced full re-list, validation latency at that size, and how many
 //! requests reached the API server during the load (watch reconnects counted apart).
+//! `--cluster-only` skips the side-by-side cells.
 
 #[allow(dead_code)]
 #[path = "../tests/common/fake_apiserver.rs"]
@@ -38,17 +39,23 @@ struct Args {
     requests: usize,
     seconds: u64,
     units: usize,
+    /// Skip the side-by-side cells and run only the cluster-mode part.
+    cluster_only: bool,
 }
 
 fn args() -> (Option<String>, Vec<String>, Args) {
     let mut argv: Vec<String> = std::env::args().skip(1).collect();
     let mode = argv.first().filter(|a| a.starts_with("serve-")).cloned();
     if mode.is_some() {
-        return (mode, argv.split_off(1), Args { requests: 0, seconds: 0, units: 0 });
+        return (mode, argv.split_off(1), Args { requests: 0, seconds: 0, units: 0, cluster_only: false });
     }
-    let mut a = Args { requests: 20_000, seconds: 8, units: 10_000 };
+    let mut a = Args { requests: 20_000, seconds: 8, units: 10_000, cluster_only: false };
     let mut it = argv.into_iter();
     while let Some(flag) = it.next() {
+        if flag == "--cluster-only" {
+            a.cluster_only = true;
+            continue;
+        }
         let value = it.next().and_then(|v| v.parse::<usize>().ok()).unwrap_or_else(|| panic!("{flag} needs a number"));
         match flag.as_str() {
             "--requests" => a.requests = value,
@@ -339,6 +346,16 @@ async fn run(args: Args) {
     let bundle =
         harness_guard::certs::generate(&["localhost".into(), "127.0.0.1".into()], Duration::from_secs(86_400)).unwrap();
     bundle.write(&dir).unwrap();
+    let good = Bytes::from(std::fs::read(repo("examples/reviews/harness-good.json")).unwrap());
+    if !args.cluster_only {
+        side_by_side(&args, &dir, &good).await;
+    }
+    cluster_mode(&args, &dir, &good).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// harness-guard on its built-in default beside the baseline, cell by cell.
+async fn side_by_side(args: &Args, dir: &Path, good: &Bytes) {
     let (cert, key, ca) = (dir.join("tls.crt"), dir.join("tls.key"), dir.join("ca.crt"));
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let health = free_port();
@@ -349,7 +366,6 @@ async fn run(args: Args) {
     let pod = Bytes::from(
         std::fs::read(repo("tests/fixtures/admission-reviews/kagent/pod-sandbox-create.mutating.json")).unwrap(),
     );
-    let good = Bytes::from(std::fs::read(repo("examples/reviews/harness-good.json")).unwrap());
     let denied = Bytes::from(std::fs::read(repo("examples/reviews/harness-wrong-key.json")).unwrap());
     let workloads = [
         ("pod mutation", "/mutate", pod),
@@ -393,16 +409,19 @@ async fn run(args: Args) {
             }
         }
     }
-    drop(hg);
-    drop(base);
+}
 
-    // Cluster mode at scale.
+/// harness-guard in cluster mode against this tool's API server, at scale.
+async fn cluster_mode(args: &Args, dir: &Path, good: &Bytes) {
+    let (cert, key, ca) = (dir.join("tls.crt"), dir.join("tls.key"), dir.join("ca.crt"));
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let limit = Duration::from_secs(args.seconds);
     let mut objects = harness_guard::cluster::synthetic::objects(args.units);
     let good_docs: Vec<Value> =
         serde_saphyr::from_multiple(&std::fs::read_to_string(repo("examples/cluster/00-good.yaml")).unwrap()).unwrap();
     objects.extend(good_docs);
     let api = fake_apiserver::FakeApi::start_with(objects, true).await;
-    let kubeconfig = api.kubeconfig(&dir);
+    let kubeconfig = api.kubeconfig(dir);
     let health = free_port();
     let started = Instant::now();
     let hg = spawn_harness_guard(health, (&cert, &key), ["--kubeconfig".into(), s(&kubeconfig)]);
@@ -449,5 +468,4 @@ async fn run(args: Args) {
     println!("| API requests during the load: get + list | {} |", (get1 - get0) + (list1 - list0));
     println!("| watch (re)connects during the load, apart | {} |", watch1 - watch0);
     println!("| failed requests | {} |", h.failed);
-    let _ = std::fs::remove_dir_all(&dir);
 }
