@@ -34,10 +34,11 @@ pub trait Ingest:
     fn placeholder(metadata: ObjectMeta) -> Self::Stored;
 }
 
-/// Keeps only the metadata the view uses (name, namespace, uid, resourceVersion, generation,
-/// deletionTimestamp). Everything else goes: `managedFields` and the last-applied annotation
-/// above all (it repeats every value of the object), and labels, other annotations, finalizers
-/// and owners, which no rule reads and which would only cost memory at scale.
+/// Keeps only the metadata the view uses: name, namespace and deletionTimestamp. Everything else
+/// goes: `managedFields` and the last-applied annotation above all (it repeats every value of the
+/// object), and labels, other annotations, finalizers, owners, uid and resourceVersion, which no
+/// rule reads and which would only cost memory at scale (the watcher keeps its own
+/// resourceVersion; the reflector store would copy uid and resourceVersion into every key).
 pub fn strip(meta: &mut ObjectMeta) {
     if let Some(annotations) = meta.annotations.as_mut() {
         // Said twice on purpose: even if the line below is ever relaxed, this one must stay.
@@ -46,9 +47,6 @@ pub fn strip(meta: &mut ObjectMeta) {
     *meta = ObjectMeta {
         name: meta.name.take(),
         namespace: meta.namespace.take(),
-        uid: meta.uid.take(),
-        resource_version: meta.resource_version.take(),
-        generation: meta.generation.take(),
         deletion_timestamp: meta.deletion_timestamp.take(),
         ..Default::default()
     };
@@ -57,7 +55,10 @@ pub fn strip(meta: &mut ObjectMeta) {
 impl Ingest for AgentHarness {
     type Stored = AgentHarness;
     fn ingest(mut self, _: &Digester) -> Self {
+        // The uid stays: the continuous audit's Events name the harness by it.
+        let uid = self.metadata.uid.take();
         strip(&mut self.metadata);
+        self.metadata.uid = uid;
         self
     }
     fn placeholder(metadata: ObjectMeta) -> Self {
