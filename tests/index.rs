@@ -97,3 +97,21 @@ fn secret_dependents_come_through_model_configs() {
     let deps = index.dependents(&Target::Secret(key("team-a", "creds")));
     assert_eq!(deps.into_iter().collect::<Vec<_>>(), vec![key("team-b", "a"), key("team-b", "b")]);
 }
+
+#[test]
+fn keys_come_back_exactly_and_shared_targets_outlive_one_referrer() {
+    let mut index = Index::default();
+    // A referenced name may hold a `/` (nothing validates it); the namespace never does.
+    let odd = "metadata: {name: a, namespace: team-a}\nspec:\n  channels:\n  - name: main\n    type: slack\n    slack:\n      botToken: {valueFrom: {type: Secret, name: x/y, key: bot}}\n";
+    index.apply_harness(&harness(odd));
+    index.apply_harness(&harness(&odd.replace("name: a,", "name: b,")));
+    let deps = index.dependents(&Target::Secret(key("team-a", "x/y")));
+    assert_eq!(deps.into_iter().collect::<Vec<_>>(), vec![key("team-a", "a"), key("team-a", "b")]);
+    assert!(index.dependents(&Target::Secret(key("team-a", "x"))).is_empty());
+    // One referrer leaves: the target stays indexed for the other.
+    index.delete_harness(&key("team-a", "a"));
+    let deps = index.dependents(&Target::Secret(key("team-a", "x/y")));
+    assert_eq!(deps.into_iter().collect::<Vec<_>>(), vec![key("team-a", "b")]);
+    assert_eq!(index.harness_keys(Some("team-a")), vec![key("team-a", "b")]);
+    assert!(index.harness_keys(Some("team")).is_empty());
+}

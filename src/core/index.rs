@@ -4,6 +4,7 @@
 //! layer feeds it from the same events that fill the stores, tests feed it directly.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use super::model::{AgentHarness, ModelConfig};
 use super::sandbox::sandbox_names;
@@ -18,54 +19,99 @@ pub fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta)
     (meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default())
 }
 
-/// What one harness refers to.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// An interned object key, `namespace/name`. A namespace cannot contain `/` (a referenced name
+/// might), so splitting at the first `/` gives the key back exactly. One allocation per
+/// object, shared by every map that mentions it: at tens of thousands of harnesses, separate
+/// `(String, String)` copies in each map made the index larger than the objects themselves.
+type Id = Arc<str>;
+
+fn id_of(key: &Key) -> String {
+    format!("{}/{}", key.0, key.1)
+}
+
+fn key_from(id: &str) -> Key {
+    let (ns, name) = id.split_once('/').unwrap_or(("", id));
+    (ns.to_string(), name.to_string())
+}
+
+fn in_namespace(id: &str, namespace: Option<&str>) -> bool {
+    namespace.is_none_or(|n| id.split_once('/').is_some_and(|(ns, _)| ns == n))
+}
+
+/// Target → the objects that refer to it, sorted. A `Vec`, not a set: nearly every entry holds
+/// one id, and a B-tree node for one id costs ten times the id.
+#[derive(Debug, Default)]
+struct Referrers(HashMap<Id, Vec<Id>>);
+
+impl Referrers {
+    /// Records that `who` refers to `target`; returns the interned target.
+    fn add(&mut self, target: &str, who: &Id) -> Id {
+        let target = match self.0.get_key_value(target) {
+            Some((k, _)) => k.clone(),
+            None => Id::from(target),
+        };
+        let list = self.0.entry(target.clone()).or_default();
+        if let Err(i) = list.binary_search(who) {
+            list.insert(i, who.clone());
+        }
+        target
+    }
+
+    fn remove(&mut self, target: &str, who: &str) {
+        if let Some(list) = self.0.get_mut(target) {
+            list.retain(|k| &**k != who);
+            if list.is_empty() {
+                self.0.remove(target);
+            }
+        }
+    }
+
+    fn get(&self, target: &str) -> &[Id] {
+        self.0.get(target).map(Vec::as_slice).unwrap_or_default()
+    }
+}
+
+/// What one harness refers to (interned: the same ids as the referrer maps' keys).
+#[derive(Debug, Default)]
 struct HarnessRefs {
-    model_config: Option<Key>,
-    secrets: Vec<Key>,
-    config_maps: Vec<Key>,
-    sandboxes: Vec<String>,
+    model_config: Option<Id>,
+    secrets: Box<[Id]>,
+    config_maps: Box<[Id]>,
+    sandboxes: Box<[Id]>,
 }
 
 /// What one ModelConfig refers to.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 struct ModelRefs {
-    secret: Option<(Key, String)>,
+    /// The key Secret, and the key inside it.
+    secret: Option<(Id, Box<str>)>,
     digest: Option<ValueDigest>,
 }
 
 /// The indexes. Every `apply` replaces what the object contributed before.
 #[derive(Debug, Default)]
 pub struct Index {
-    harnesses: HashMap<Key, HarnessRefs>,
-    // Vec, not BTreeSet: nearly every entry holds one key, and a B-tree node for one key costs
-    // ten times the key.
-    by_model_config: HashMap<Key, Vec<Key>>,
-    by_secret: HashMap<Key, Vec<Key>>,
-    by_config_map: HashMap<Key, Vec<Key>>,
-    by_sandbox: HashMap<String, Vec<Key>>,
-    model_configs: HashMap<Key, ModelRefs>,
-    models_by_secret: HashMap<Key, Vec<Key>>,
+    harnesses: HashMap<Id, HarnessRefs>,
+    by_model_config: Referrers,
+    by_secret: Referrers,
+    by_config_map: Referrers,
+    by_sandbox: Referrers,
+    model_configs: HashMap<Id, ModelRefs>,
+    models_by_secret: Referrers,
     model_keys: HashMap<ValueDigest, usize>,
 }
 
-fn add<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<Key>>, at: K, who: &Key) {
-    let keys = map.entry(at).or_default();
-    if let Err(i) = keys.binary_search(who) {
-        keys.insert(i, who.clone());
+/// The id of `key`, reusing the one `map` already holds.
+fn intern<V>(map: &HashMap<Id, V>, key: &Key) -> Id {
+    let text = id_of(key);
+    match map.get_key_value(text.as_str()) {
+        Some((k, _)) => k.clone(),
+        None => Id::from(text),
     }
 }
 
-fn remove<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<Key>>, at: &K, who: &Key) {
-    if let Some(keys) = map.get_mut(at) {
-        keys.retain(|k| k != who);
-        if keys.is_empty() {
-            map.remove(at);
-        }
-    }
-}
-
-fn harness_refs(h: &AgentHarness) -> HarnessRefs {
+/// What `h` refers to: its ModelConfig, channel Secrets and ConfigMaps, and sandbox names.
+fn harness_targets(h: &AgentHarness) -> (Option<Key>, Vec<Key>, Vec<Key>, Vec<String>) {
     let ns = h.namespace();
     let model_config = h
         .spec
@@ -73,67 +119,66 @@ fn harness_refs(h: &AgentHarness) -> HarnessRefs {
         .as_deref()
         .and_then(|r| parse_model_config_ref(r, ns).ok())
         .map(|(n, m)| (n.to_string(), m.to_string()));
-    let mut refs = HarnessRefs { model_config, sandboxes: sandbox_names(h).collect(), ..Default::default() };
+    let (mut secrets, mut config_maps) = (Vec::new(), Vec::new());
     for channel in h.spec.channels.iter().flatten() {
         let slack = channel.slack.iter().flat_map(|s| [&s.bot_token, &s.app_token]);
         let telegram = channel.telegram.iter().map(|t| &t.bot_token);
         for source in slack.chain(telegram).flatten().filter_map(|c| c.value_from.as_ref()) {
             let key = (ns.to_string(), source.name.clone());
             match source.type_.as_str() {
-                "Secret" => refs.secrets.push(key),
-                "ConfigMap" => refs.config_maps.push(key),
+                "Secret" => secrets.push(key),
+                "ConfigMap" => config_maps.push(key),
                 _ => {}
             }
         }
     }
-    refs
+    (model_config, secrets, config_maps, sandbox_names(h).collect())
 }
 
 impl Index {
     /// Records (or re-records) a harness.
     pub fn apply_harness(&mut self, h: &AgentHarness) {
         let key = key_of(&h.metadata);
-        self.delete_harness(&key);
-        let refs = harness_refs(h);
-        if let Some(mc) = &refs.model_config {
-            add(&mut self.by_model_config, mc.clone(), &key);
-        }
-        for s in &refs.secrets {
-            add(&mut self.by_secret, s.clone(), &key);
-        }
-        for c in &refs.config_maps {
-            add(&mut self.by_config_map, c.clone(), &key);
-        }
-        for name in &refs.sandboxes {
-            add(&mut self.by_sandbox, name.clone(), &key);
-        }
-        self.harnesses.insert(key, refs);
+        let id = intern(&self.harnesses, &key);
+        self.forget_harness(&id);
+        let (model_config, secrets, config_maps, sandboxes) = harness_targets(h);
+        let refs = HarnessRefs {
+            model_config: model_config.map(|mc| self.by_model_config.add(&id_of(&mc), &id)),
+            secrets: secrets.iter().map(|s| self.by_secret.add(&id_of(s), &id)).collect(),
+            config_maps: config_maps.iter().map(|c| self.by_config_map.add(&id_of(c), &id)).collect(),
+            sandboxes: sandboxes.iter().map(|name| self.by_sandbox.add(name, &id)).collect(),
+        };
+        self.harnesses.insert(id, refs);
     }
 
     /// Forgets a harness.
     pub fn delete_harness(&mut self, key: &Key) {
-        let Some(refs) = self.harnesses.remove(key) else { return };
+        self.forget_harness(&id_of(key));
+    }
+
+    fn forget_harness(&mut self, id: &str) {
+        let Some(refs) = self.harnesses.remove(id) else { return };
         if let Some(mc) = &refs.model_config {
-            remove(&mut self.by_model_config, mc, key);
+            self.by_model_config.remove(mc, id);
         }
         for s in &refs.secrets {
-            remove(&mut self.by_secret, s, key);
+            self.by_secret.remove(s, id);
         }
         for c in &refs.config_maps {
-            remove(&mut self.by_config_map, c, key);
+            self.by_config_map.remove(c, id);
         }
         for name in &refs.sandboxes {
-            remove(&mut self.by_sandbox, name, key);
+            self.by_sandbox.remove(name, id);
         }
     }
 
     /// Records a ModelConfig; `secret` is its key Secret as the view holds it now, if any.
     pub fn apply_model_config(&mut self, mc: &ModelConfig, secret: Option<&SecretValues>) {
         let key = key_of(&mc.metadata);
-        self.delete_model_config(&key);
-        let ns = key.0.clone();
+        let id = intern(&self.model_configs, &key);
+        self.forget_model_config(&id);
         let target = match (&mc.spec.api_key_secret, &mc.spec.api_key_secret_key) {
-            (Some(s), Some(k)) if !s.is_empty() && !k.is_empty() => Some(((ns, s.clone()), k.clone())),
+            (Some(s), Some(k)) if !s.is_empty() && !k.is_empty() => Some(((key.0.clone(), s.clone()), k.as_str())),
             _ => None,
         };
         let digest = target
@@ -142,20 +187,22 @@ impl Index {
             .and_then(|((_, k), set)| set.keys.get(k))
             .filter(|f| !f.empty)
             .map(|f| f.digest);
-        if let Some((secret_key, _)) = &target {
-            add(&mut self.models_by_secret, secret_key.clone(), &key);
-        }
         if let Some(d) = digest {
             *self.model_keys.entry(d).or_default() += 1;
         }
-        self.model_configs.insert(key, ModelRefs { secret: target, digest });
+        let secret = target.map(|(s, k)| (self.models_by_secret.add(&id_of(&s), &id), Box::from(k)));
+        self.model_configs.insert(id, ModelRefs { secret, digest });
     }
 
     /// Forgets a ModelConfig.
     pub fn delete_model_config(&mut self, key: &Key) {
-        let Some(refs) = self.model_configs.remove(key) else { return };
-        if let Some((secret_key, _)) = &refs.secret {
-            remove(&mut self.models_by_secret, secret_key, key);
+        self.forget_model_config(&id_of(key));
+    }
+
+    fn forget_model_config(&mut self, id: &str) {
+        let Some(refs) = self.model_configs.remove(id) else { return };
+        if let Some((secret, _)) = &refs.secret {
+            self.models_by_secret.remove(secret, id);
         }
         if let Some(d) = refs.digest {
             self.forget_digest(d);
@@ -174,13 +221,13 @@ impl Index {
     /// A Secret changed (`Some`) or went away (`None`): refresh the key digests of the
     /// ModelConfigs that name it.
     pub fn apply_secret(&mut self, key: &Key, secret: Option<&SecretValues>) {
-        let users: Vec<Key> = self.models_by_secret.get(key).cloned().unwrap_or_default();
+        let users = self.models_by_secret.get(&id_of(key)).to_vec();
         for mc in users {
             let Some(refs) = self.model_configs.get(&mc).cloned() else { continue };
             if let Some(d) = refs.digest {
                 self.forget_digest(d);
             }
-            let field = refs.secret.as_ref().map(|(_, k)| k.as_str()).unwrap_or("");
+            let field = refs.secret.as_ref().map(|(_, k)| &**k).unwrap_or("");
             let digest = secret.and_then(|s| s.keys.get(field)).filter(|f| !f.empty).map(|f| f.digest);
             if let Some(d) = digest {
                 *self.model_keys.entry(d).or_default() += 1;
@@ -191,22 +238,21 @@ impl Index {
 
     /// Harnesses whose sandbox is named `sandbox`.
     pub fn harnesses_for_sandbox(&self, sandbox: &str) -> Vec<Key> {
-        self.by_sandbox.get(sandbox).cloned().unwrap_or_default()
+        self.by_sandbox.get(sandbox).iter().map(|id| key_from(id)).collect()
     }
 
     /// Harnesses that reference the ModelConfig `key`.
     pub fn dependents_of_model_config(&self, key: &Key) -> BTreeSet<Key> {
-        self.by_model_config.get(key).into_iter().flatten().cloned().collect()
+        self.by_model_config.get(&id_of(key)).iter().map(|id| key_from(id)).collect()
     }
 
     /// Harnesses that depend on the Secret `key`: through a channel token, or through a
     /// ModelConfig that names it.
     pub fn dependents_of_secret(&self, key: &Key) -> BTreeSet<Key> {
-        let mut out: BTreeSet<Key> = self.by_secret.get(key).into_iter().flatten().cloned().collect();
-        for mc in self.models_by_secret.get(key).into_iter().flatten() {
-            out.extend(self.dependents_of_model_config(mc));
-        }
-        out
+        let id = id_of(key);
+        let direct = self.by_secret.get(&id).iter();
+        let through_models = self.models_by_secret.get(&id).iter().flat_map(|mc| self.by_model_config.get(mc));
+        direct.chain(through_models).map(|id| key_from(id)).collect()
     }
 
     /// Harnesses that depend on `target`.
@@ -220,22 +266,22 @@ impl Index {
 
     /// Harnesses that take a channel token from the ConfigMap `key`.
     pub fn dependents_of_config_map(&self, key: &Key) -> BTreeSet<Key> {
-        self.by_config_map.get(key).into_iter().flatten().cloned().collect()
+        self.by_config_map.get(&id_of(key)).iter().map(|id| key_from(id)).collect()
     }
 
     /// Harnesses indexed in `namespace` (all when `None`).
     pub fn harness_keys(&self, namespace: Option<&str>) -> Vec<Key> {
-        self.harnesses.keys().filter(|k| namespace.is_none_or(|n| k.0 == n)).cloned().collect()
+        self.harnesses.keys().filter(|id| in_namespace(id, namespace)).map(|id| key_from(id)).collect()
     }
 
     /// ModelConfigs indexed in `namespace` (all when `None`).
     pub fn model_config_keys(&self, namespace: Option<&str>) -> Vec<Key> {
-        self.model_configs.keys().filter(|k| namespace.is_none_or(|n| k.0 == n)).cloned().collect()
+        self.model_configs.keys().filter(|id| in_namespace(id, namespace)).map(|id| key_from(id)).collect()
     }
 
     /// Secrets some ModelConfig names, in `namespace` (all when `None`).
     pub fn model_secrets(&self, namespace: Option<&str>) -> Vec<Key> {
-        self.models_by_secret.keys().filter(|k| namespace.is_none_or(|n| k.0 == n)).cloned().collect()
+        self.models_by_secret.0.keys().filter(|id| in_namespace(id, namespace)).map(|id| key_from(id)).collect()
     }
 
     /// True if `digest` is some ModelConfig's API key.
