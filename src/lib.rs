@@ -8,7 +8,7 @@
 //!                                             │
 //!                                           core/     PURE: validate, mutate, enforce
 //!                                             │          over a read-only ClusterView
-//!                                          cluster/   reflector stores, fed by watchers
+//!                                          cluster/   object stores + index, fed by watchers
 //!                                                     (cluster mode) or manifests (default)
 //! ```
 //! Decisions are plain functions of (object, view, policy); everything that waits, reads a file

@@ -149,6 +149,13 @@ async fn api_server_outage_then_recovery() {
     // A Secret is created during the outage.
     api.apply(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "openai-creds", "namespace": "team-a"}, "data": {"OPENAI_API_KEY": "c2stdGVzdA=="}}));
     api.apply(json!({"apiVersion": "kagent.dev/v1alpha2", "kind": "ModelConfig", "metadata": {"name": "gpt-missing-secret", "namespace": "team-a"}, "spec": {"model": "m", "apiKeySecret": "openai-creds", "apiKeySecretKey": "OPENAI_API_KEY"}}));
+    // ... and the good harness's key Secret is deleted, unseen by the dropped watches.
+    let secrets = async || {
+        let text = health_get(health, "/metrics").await.unwrap().1;
+        text.lines().find_map(|l| l.strip_prefix("harness_guard_view_objects{kind=\"Secret\"} ")?.parse::<u64>().ok())
+    };
+    let before = secrets().await.unwrap();
+    api.delete("Secret", "team-a", "litellm-key");
     // Recovery: the watches come back (with 410 Gone, as after history compaction) and relist.
     api.expire_watches();
     *api.inner.fail_with.lock().unwrap() = None;
@@ -156,4 +163,10 @@ async fn api_server_outage_then_recovery() {
         ask("examples/reviews/harness-missing-secret.json").await["allowed"] == true
     })
     .await;
+    // The re-list swept the deleted Secret out of the view and the index: the harness that
+    // needed it is now denied, naming it; the created one replaced it in the count.
+    let good = ask("examples/reviews/harness-good.json").await;
+    assert_eq!(good["allowed"], false, "{good}");
+    assert!(good["status"]["message"].as_str().unwrap().contains("litellm-key"), "{good}");
+    assert_eq!(secrets().await, Some(before));
 }

@@ -187,10 +187,10 @@ async fn no_value_leaks_in_cluster_mode() {
     let view = &server.running.state.view;
     let stored = format!(
         "{:?}{:?}{:?}{:?}",
-        view.secrets.all().collect::<Vec<_>>(),
-        view.config_maps.all().collect::<Vec<_>>(),
-        view.harnesses.all().collect::<Vec<_>>(),
-        view.model_configs.all().collect::<Vec<_>>()
+        view.secrets.all(),
+        view.config_maps.all(),
+        view.harnesses.all(),
+        view.model_configs.all()
     );
     assert!(stored.contains("litellm-key") && stored.contains("applied"), "the view holds the objects");
     assert!(!stored.contains(MARKER), "plaintext value held in the view: {stored}");

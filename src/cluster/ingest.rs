@@ -38,7 +38,7 @@ pub trait Ingest:
 /// goes: `managedFields` and the last-applied annotation above all (it repeats every value of the
 /// object), and labels, other annotations, finalizers, owners, uid and resourceVersion, which no
 /// rule reads and which would only cost memory at scale (the watcher keeps its own
-/// resourceVersion; the reflector store would copy uid and resourceVersion into every key).
+/// resourceVersion from its events).
 pub fn strip(meta: &mut ObjectMeta) {
     if let Some(annotations) = meta.annotations.as_mut() {
         // Said twice on purpose: even if the line below is ever relaxed, this one must stay.

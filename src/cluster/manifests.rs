@@ -1,5 +1,5 @@
 //! The built-in default's cluster: a directory of ordinary Kubernetes YAML or JSON manifests,
-//! fed into the same reflector stores the watchers fill in cluster mode.
+//! fed into the same stores the watchers fill in cluster mode.
 
 use std::path::{Path, PathBuf};
 

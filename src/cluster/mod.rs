@@ -1,4 +1,4 @@
-//! The I/O edge that fills the cluster view: reflector stores, fed by kube-rs watchers in cluster
+//! The I/O edge that fills the cluster view: object stores, fed by kube-rs watchers in cluster
 //! mode or by a manifest directory in the built-in default.
 
 pub mod audit;

@@ -1,12 +1,18 @@
-//! The cluster view over kube-rs reflector stores: the one [`ClusterView`] the server uses, fed
-//! by watchers in cluster mode and by the manifest loader in the built-in default. Every event a
-//! feed applies also updates the view's [`Index`], so decisions look things up instead of
-//! scanning, and bumps a generation counter that the continuous audit waits on.
+//! The cluster view: the objects of the four kinds harness-guard reads, fed by kube-rs watchers
+//! in cluster mode and by the manifest loader in the built-in default, and the [`Index`] over
+//! them, so decisions look things up instead of scanning. Every applied event also bumps a
+//! generation counter that the continuous audit waits on.
+//!
+//! The objects are held in plain maps (namespace → name → object) rather than kube-rs reflector
+//! stores: a reflector store keys each object by an `ObjectRef` (two to four more strings per
+//! object), clones every object it applies, and holds two full copies during a re-list. Here a
+//! re-list replaces objects in place and then sweeps out those it did not see, so the peak stays
+//! near one copy (`docs/performance.md`).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
-use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
 use kube::runtime::watcher::Event;
 use tokio::sync::watch;
 
@@ -15,202 +21,240 @@ use crate::core::model::{AgentHarness, ModelConfig};
 use crate::core::policy::WatchPolicy;
 use crate::core::view::{ClusterView, ConfigMapValues, Digester, Lookup, SecretValues, Target, ValueDigest};
 
-/// A stored kind: a reflector-storable resource that knows how it feeds the index.
+/// A stored kind: an object with metadata that knows how it feeds the index.
 pub trait Stored: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static {
-    /// Updates `index` for `event`, which `store` has just applied.
-    fn index(event: &Event<Self>, index: &mut Index, store: &Store<Self>, scope: Option<&str>, shared: &Shared);
+    /// Records this object (new or changed) in `index`.
+    fn index(&self, index: &mut Index, shared: &Shared);
+    /// Removes the object `key` from `index`.
+    fn unindex(key: &Key, index: &mut Index);
 }
 
-/// The stores of one kind: one for all namespaces, or one per watched namespace (a reflector
-/// store belongs to exactly one watch).
+/// One object held, with the list (or watch) generation of its feed that last wrote it.
+struct Held<S> {
+    object: Arc<S>,
+    list: u64,
+}
+
+type Table<S> = HashMap<Box<str>, HashMap<Box<str>, Held<S>>>;
+
+/// The objects of one kind, namespace → name → object.
 pub struct KindStore<S: Stored> {
-    stores: Vec<(Option<String>, Store<S>)>,
+    table: Arc<RwLock<Table<S>>>,
+    /// The watched namespaces; `None` for all.
+    namespaces: Option<Arc<[String]>>,
     /// A label selector limits the watch: absence of an object then proves nothing.
     selective: bool,
 }
 
 impl<S: Stored> Clone for KindStore<S> {
     fn clone(&self) -> Self {
-        Self { stores: self.stores.clone(), selective: self.selective }
+        Self { table: self.table.clone(), namespaces: self.namespaces.clone(), selective: self.selective }
     }
 }
 
-/// What the feeds of all kinds share: the index, the Secret stores (ModelConfig entries need
-/// them), and the change counter.
+/// What the feeds of all kinds share: the index, the Secret store (ModelConfig entries need it),
+/// and the change counter.
 pub struct Shared {
     index: RwLock<Index>,
     secrets: KindStore<SecretValues>,
     generation: watch::Sender<u64>,
     /// Feeds that have not completed their first list yet.
     unsynced: AtomicUsize,
-    /// True once every feed has completed its first list. (Kept here rather than awaiting each
-    /// reflector store: their readiness future wakes only the last of several waiters.)
+    /// True once every feed has completed its first list.
     synced: watch::Sender<bool>,
 }
 
 impl Shared {
     /// The Secret `key`, as stored now.
     pub fn secret(&self, key: &Key) -> Option<Arc<SecretValues>> {
-        match self.secrets.get(&key.0, &key.1) {
-            Lookup::Found(s) => Some(s),
-            _ => None,
-        }
+        self.secrets.find(key)
+    }
+
+    fn index(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-/// The writing end of one store: what a watcher or the manifest loader feeds.
+/// The writing end of one kind's store, for one watched namespace (or all): what a watcher or
+/// the manifest loader feeds.
 pub struct Feed<S: Stored> {
     /// The namespace this feed watches; `None` for all.
     pub namespace: Option<String>,
-    writer: Writer<S>,
+    store: KindStore<S>,
     shared: Arc<Shared>,
+    /// Generation of the current (or last) list; objects written since carry it.
+    list: u64,
     listed: bool,
 }
 
 impl<S: Stored> Feed<S> {
     /// Applies one watch event to the store and the index.
     pub fn apply(&mut self, event: Event<S>) {
-        self.writer.apply_watcher_event(&event);
-        let store = self.writer.as_reader();
-        {
-            let mut index = self.shared.index.write().unwrap_or_else(|e| e.into_inner());
-            S::index(&event, &mut index, &store, self.namespace.as_deref(), &self.shared);
-        }
-        if matches!(event, Event::InitDone) && !self.listed {
-            self.listed = true;
-            if self.shared.unsynced.fetch_sub(1, Ordering::AcqRel) == 1 {
-                self.shared.synced.send_replace(true);
-            }
-        }
         // Partial lists are not a state worth auditing; everything else is a change.
-        if !matches!(event, Event::Init | Event::InitApply(_)) {
-            self.shared.generation.send_modify(|g| *g += 1);
-        }
-    }
-
-    /// Objects in this feed's store.
-    pub fn len(&self) -> usize {
-        self.writer.as_reader().len()
-    }
-
-    /// True when the store is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-fn in_store<S: Stored>(store: &Store<S>, key: &Key) -> bool {
-    store.get(&ObjectRef::new(&key.1).within(&key.0)).is_some()
-}
-
-impl Stored for AgentHarness {
-    fn index(event: &Event<Self>, index: &mut Index, store: &Store<Self>, scope: Option<&str>, _: &Shared) {
+        let partial = matches!(event, Event::Init | Event::InitApply(_));
         match event {
-            Event::Apply(h) | Event::InitApply(h) => index.apply_harness(h),
-            Event::Delete(h) => index.delete_harness(&key_of(&h.metadata)),
-            Event::Init => {}
-            // A relist may have dropped objects deleted while the watch was down.
+            Event::Init => self.list += 1,
+            Event::InitApply(obj) | Event::Apply(obj) => {
+                let obj = Arc::new(obj);
+                self.store.insert(obj.clone(), self.list);
+                obj.index(&mut self.shared.index(), &self.shared);
+            }
+            Event::Delete(obj) => {
+                let key = key_of(obj.meta());
+                self.store.remove(&key);
+                S::unindex(&key, &mut self.shared.index());
+            }
             Event::InitDone => {
-                for key in index.harness_keys(scope).into_iter().filter(|k| !in_store(store, k)) {
-                    index.delete_harness(&key);
+                // Whatever the list did not bring back was deleted while the watch was down.
+                let gone = self.store.sweep(self.namespace.as_deref(), self.list);
+                let mut index = self.shared.index();
+                for key in &gone {
+                    S::unindex(key, &mut index);
+                }
+                drop(index);
+                if !self.listed {
+                    self.listed = true;
+                    if self.shared.unsynced.fetch_sub(1, Ordering::AcqRel) == 1 {
+                        self.shared.synced.send_replace(true);
+                    }
                 }
             }
         }
+        if !partial {
+            self.shared.generation.send_modify(|g| *g += 1);
+        }
+    }
+}
+
+impl Stored for AgentHarness {
+    fn index(&self, index: &mut Index, _: &Shared) {
+        index.apply_harness(self);
+    }
+    fn unindex(key: &Key, index: &mut Index) {
+        index.delete_harness(key);
     }
 }
 
 impl Stored for ModelConfig {
-    fn index(event: &Event<Self>, index: &mut Index, store: &Store<Self>, scope: Option<&str>, shared: &Shared) {
-        let secret_of = |mc: &ModelConfig| {
-            let ns = mc.metadata.namespace.clone().unwrap_or_default();
-            mc.spec.api_key_secret.clone().and_then(|s| shared.secret(&(ns, s)))
-        };
-        match event {
-            Event::Apply(mc) | Event::InitApply(mc) => index.apply_model_config(mc, secret_of(mc).as_deref()),
-            Event::Delete(mc) => index.delete_model_config(&key_of(&mc.metadata)),
-            Event::Init => {}
-            Event::InitDone => {
-                for key in index.model_config_keys(scope).into_iter().filter(|k| !in_store(store, k)) {
-                    index.delete_model_config(&key);
-                }
-            }
-        }
+    fn index(&self, index: &mut Index, shared: &Shared) {
+        let ns = self.metadata.namespace.clone().unwrap_or_default();
+        let secret = self.spec.api_key_secret.clone().and_then(|s| shared.secret(&(ns, s)));
+        index.apply_model_config(self, secret.as_deref());
+    }
+    fn unindex(key: &Key, index: &mut Index) {
+        index.delete_model_config(key);
     }
 }
 
 impl Stored for SecretValues {
-    fn index(event: &Event<Self>, index: &mut Index, store: &Store<Self>, scope: Option<&str>, _: &Shared) {
-        match event {
-            Event::Apply(s) | Event::InitApply(s) => index.apply_secret(&key_of(&s.metadata), Some(s)),
-            Event::Delete(s) => index.apply_secret(&key_of(&s.metadata), None),
-            Event::Init => {}
-            Event::InitDone => {
-                for key in index.model_secrets(scope) {
-                    let current = store.get(&ObjectRef::new(&key.1).within(&key.0));
-                    index.apply_secret(&key, current.as_deref());
-                }
-            }
-        }
+    fn index(&self, index: &mut Index, _: &Shared) {
+        index.apply_secret(&key_of(&self.metadata), Some(self));
+    }
+    fn unindex(key: &Key, index: &mut Index) {
+        index.apply_secret(key, None);
     }
 }
 
 impl Stored for ConfigMapValues {
     // Channel references to ConfigMaps are indexed from the harnesses.
-    fn index(_: &Event<Self>, _: &mut Index, _: &Store<Self>, _: Option<&str>, _: &Shared) {}
+    fn index(&self, _: &mut Index, _: &Shared) {}
+    fn unindex(_: &Key, _: &mut Index) {}
 }
 
 impl<S: Stored> KindStore<S> {
-    fn new(scope: &WatchPolicy, selective: bool) -> (Self, Vec<Writer<S>>) {
-        let mut stores = Vec::new();
-        let mut writers = Vec::new();
-        for namespace in namespaces(scope) {
-            let writer = Writer::default();
-            stores.push((namespace, writer.as_reader()));
-            writers.push(writer);
-        }
-        (Self { stores, selective }, writers)
+    fn new(scope: &WatchPolicy, selective: bool) -> Self {
+        let namespaces = (!scope.namespaces.is_empty()).then(|| scope.namespaces.clone().into());
+        Self { table: Arc::default(), namespaces, selective }
     }
 
-    fn store_for(&self, namespace: &str) -> Option<&Store<S>> {
-        self.stores.iter().find(|(ns, _)| ns.as_deref().is_none_or(|n| n == namespace)).map(|(_, s)| s)
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Table<S>> {
+        self.table.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Table<S>> {
+        self.table.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn watched(&self, namespace: &str) -> bool {
+        self.namespaces.as_ref().is_none_or(|ns| ns.iter().any(|n| n == namespace))
     }
 
     fn get(&self, namespace: &str, name: &str) -> Lookup<Arc<S>> {
-        let Some(store) = self.store_for(namespace) else { return Lookup::NotWatched };
-        match store.get(&ObjectRef::new(name).within(namespace)) {
-            Some(obj) => Lookup::Found(obj),
+        if !self.watched(namespace) {
+            return Lookup::NotWatched;
+        }
+        match self.read().get(namespace).and_then(|names| names.get(name)) {
+            Some(held) => Lookup::Found(held.object.clone()),
             None if self.selective => Lookup::NotWatched,
             None => Lookup::Missing,
         }
     }
 
     fn find(&self, key: &Key) -> Option<Arc<S>> {
-        self.store_for(&key.0).and_then(|s| s.get(&ObjectRef::new(&key.1).within(&key.0)))
+        self.read().get(key.0.as_str()).and_then(|names| names.get(key.1.as_str())).map(|h| h.object.clone())
+    }
+
+    fn insert(&self, object: Arc<S>, list: u64) {
+        let meta = object.meta();
+        let namespace = meta.namespace.as_deref().unwrap_or("");
+        let name = Box::from(meta.name.as_deref().unwrap_or(""));
+        let mut table = self.write();
+        let names = match table.get_mut(namespace) {
+            Some(names) => names,
+            None => table.entry(Box::from(namespace)).or_default(),
+        };
+        names.insert(name, Held { object, list });
+    }
+
+    fn remove(&self, key: &Key) {
+        let mut table = self.write();
+        if let Some(names) = table.get_mut(key.0.as_str()) {
+            names.remove(key.1.as_str());
+            if names.is_empty() {
+                table.remove(key.0.as_str());
+            }
+        }
+    }
+
+    /// Removes the objects in `namespace` (all when `None`) last written before list `list`;
+    /// returns their keys.
+    fn sweep(&self, namespace: Option<&str>, list: u64) -> Vec<Key> {
+        let mut gone = Vec::new();
+        let mut table = self.write();
+        for (ns, names) in table.iter_mut().filter(|(ns, _)| namespace.is_none_or(|n| n == &***ns)) {
+            names.retain(|name, held| {
+                let keep = held.list >= list;
+                if !keep {
+                    gone.push((ns.to_string(), name.to_string()));
+                }
+                keep
+            });
+        }
+        table.retain(|_, names| !names.is_empty());
+        gone
     }
 
     /// Every object held.
-    pub fn all(&self) -> impl Iterator<Item = Arc<S>> + '_ {
-        self.stores.iter().flat_map(|(_, s)| s.state())
+    pub fn all(&self) -> Vec<Arc<S>> {
+        self.read().values().flat_map(|names| names.values().map(|h| h.object.clone())).collect()
     }
 
     /// How many objects are held.
     pub fn len(&self) -> usize {
-        self.stores.iter().map(|(_, s)| s.len()).sum()
+        self.read().values().map(HashMap::len).sum()
     }
 
     /// True when nothing is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
 
-fn feeds<S: Stored>(writers: Vec<Writer<S>>, scope: &WatchPolicy, shared: &Arc<Shared>) -> Vec<Feed<S>> {
-    let namespaces = namespaces(scope).into_iter();
-    writers
-        .into_iter()
-        .zip(namespaces)
-        .map(|(writer, namespace)| Feed { namespace, writer, shared: shared.clone(), listed: false })
-        .collect()
+    fn feeds(&self, scope: &WatchPolicy, shared: &Arc<Shared>) -> Vec<Feed<S>> {
+        namespaces(scope)
+            .into_iter()
+            .map(|namespace| Feed { namespace, store: self.clone(), shared: shared.clone(), list: 0, listed: false })
+            .collect()
+    }
 }
 
 fn namespaces(scope: &WatchPolicy) -> Vec<Option<String>> {
@@ -247,10 +291,10 @@ impl View {
     /// An empty view over `scope`, and the feeds that fill it.
     pub fn new(scope: &WatchPolicy, digester: Digester) -> (Self, Feeds) {
         let selective = !scope.label_selector.trim().is_empty();
-        let (harnesses, h) = KindStore::new(scope, false);
-        let (model_configs, m) = KindStore::new(scope, false);
-        let (secrets, s) = KindStore::new(scope, selective);
-        let (config_maps, c) = KindStore::new(scope, selective);
+        let harnesses = KindStore::new(scope, false);
+        let model_configs = KindStore::new(scope, false);
+        let secrets = KindStore::new(scope, selective);
+        let config_maps = KindStore::new(scope, selective);
         let (generation, _) = watch::channel(0);
         let (synced, _) = watch::channel(false);
         let feeds_total = 4 * namespaces(scope).len();
@@ -262,10 +306,10 @@ impl View {
             synced,
         });
         let feeds = Feeds {
-            harnesses: feeds(h, scope, &shared),
-            model_configs: feeds(m, scope, &shared),
-            secrets: feeds(s, scope, &shared),
-            config_maps: feeds(c, scope, &shared),
+            harnesses: harnesses.feeds(scope, &shared),
+            model_configs: model_configs.feeds(scope, &shared),
+            secrets: secrets.feeds(scope, &shared),
+            config_maps: config_maps.feeds(scope, &shared),
         };
         let view = Self { harnesses, model_configs, secrets, config_maps, shared, digester };
         (view, feeds)
@@ -312,11 +356,11 @@ impl ClusterView for View {
     }
 
     fn all_harnesses(&self) -> Vec<Arc<AgentHarness>> {
-        self.harnesses.all().collect()
+        self.harnesses.all()
     }
 
     fn all_model_configs(&self) -> Vec<Arc<ModelConfig>> {
-        self.model_configs.all().collect()
+        self.model_configs.all()
     }
 
     fn digester(&self) -> &Digester {

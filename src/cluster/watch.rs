@@ -1,4 +1,4 @@
-//! Cluster mode: kube-rs watchers feed the view's reflector stores. Each watched type is wrapped
+//! Cluster mode: kube-rs watchers feed the view's stores. Each watched type is wrapped
 //! in `DeserializeGuard`, so one object that does not deserialize is logged, counted and skipped
 //! instead of stalling its watcher (and with it readiness).
 
