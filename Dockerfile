@@ -5,6 +5,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends musl-tools && r
     && rustup target add x86_64-unknown-linux-musl
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+# .cargo/config.toml carries jemalloc's built-in configuration.
+COPY .cargo ./.cargo
 COPY src ./src
 RUN cargo build --release --locked --target x86_64-unknown-linux-musl --bin harness-guard \
     && cp target/x86_64-unknown-linux-musl/release/harness-guard /harness-guard

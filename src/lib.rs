@@ -15,6 +15,11 @@
 //! or speaks HTTP lives around them.
 #![forbid(unsafe_code)]
 
+/// The allocator is set here, not in `main.rs`, so that every binary built from this crate (the
+/// server, and the load tool that measures it) runs on what ships: `docs/performance.md`.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 pub mod admission;
 pub mod app;
 pub mod certs;
