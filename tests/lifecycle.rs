@@ -104,3 +104,27 @@ async fn sigterm_finishes_the_request_in_flight() {
     let exit = server.exit(Duration::from_secs(15)).await;
     assert!(exit.success(), "exit status {exit:?}");
 }
+
+/// CPU time (user + system) the process `pid` has used, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').unwrap().1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[tokio::test]
+async fn an_idle_server_stays_idle() {
+    // Regression: reading the certificate pair raised inotify access events in its directory,
+    // which woke the reload, which read the pair again: one core busy forever.
+    let mut server = Binary::start();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = cpu_ticks(server.child.id());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = cpu_ticks(server.child.id()) - before;
+    server.sigterm();
+    server.exit(Duration::from_secs(15)).await;
+    // 2 s idle: well under a tenth of a core (ticks are 1/100 s).
+    assert!(used < 20, "an idle server used {used} ticks of CPU in 2 s");
+}

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use notify::event::{EventKind, ModifyKind};
 use notify::{RecursiveMode, Watcher};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -192,9 +193,16 @@ async fn load_with_retry(cert: &Path, key: &Path) -> Result<Loaded, TlsError> {
 }
 
 fn fs_watcher(files: &[&Path], tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
-    let mut watcher = notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
-        // A full channel already holds a wake-up: coalesce.
-        let _ = tx.try_send(());
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Only what can change a file's content wakes the reload. Reading the pair raises
+        // open/access/close events in the same directory (and may touch atime): waking on those
+        // made every reload trigger the next, a busy loop on one core.
+        let relevant =
+            event.is_ok_and(|e| !matches!(e.kind, EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_))));
+        if relevant {
+            // A full channel already holds a wake-up: coalesce.
+            let _ = tx.try_send(());
+        }
     })
     .map_err(|e| tracing::warn!(error = %e, "file watching unavailable; polling only"))
     .ok()?;
