@@ -2,12 +2,14 @@
 //! AdmissionReview (small pod, 1 MiB pod), validating an AgentHarness against a warm view,
 //! building a sandbox pod patch, and the idempotency re-check; the view at 12 objects and at
 //! 30,000 (10,000 each of harnesses, ModelConfigs, Secrets) to show decision time does not grow
-//! with it. The baseline is the least a webhook does: read the uid, write `allowed`.
+//! with it; then the same end to end through the HTTP router in process, to show what the handler
+//! adds. The baseline is the least a webhook does: read the uid, write `allowed`.
 //!
 //! `cargo bench --bench decisions`
 
 use std::hint::black_box;
 use std::path::Path;
+use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use harness_guard::admission::{Webhook, encode, parse, review};
@@ -19,10 +21,13 @@ use harness_guard::core::mutate::mutate_pod;
 use harness_guard::core::policy::Policy;
 use harness_guard::core::validate::{Change, validate_harness};
 use harness_guard::core::view::Digester;
+use harness_guard::server::router::{AppState, webhook_router};
+use harness_guard::telemetry::Metrics;
 use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tower::ServiceExt;
 
 fn repo(rel: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -131,6 +136,31 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             encode(review(Webhook::Validate, &parse(black_box(&harness_bytes)).unwrap(), &view, &policy).response)
         })
+    });
+    g.finish();
+
+    // The same through the HTTP router (no TLS, no socket): what the handler adds around the
+    // review (extractors, body collection, deadline, metrics, log line).
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let state = Arc::new(AppState {
+        view: Arc::new(view),
+        policy: Arc::new(policy),
+        metrics: Arc::new(Metrics::new()),
+        readiness: Arc::default(),
+    });
+    let router = webhook_router(state);
+    let post = |path: &str, body: &[u8]| {
+        axum::http::Request::post(format!("{path}?timeout=10s"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.to_vec()))
+            .unwrap()
+    };
+    let mut g = c.benchmark_group("router in process");
+    g.bench_function("mutate small pod", |b| {
+        b.iter(|| rt.block_on(router.clone().oneshot(post("/mutate", black_box(&small)))).unwrap())
+    });
+    g.bench_function("validate harness", |b| {
+        b.iter(|| rt.block_on(router.clone().oneshot(post("/validate", black_box(&harness_bytes)))).unwrap())
     });
     g.finish();
 }
