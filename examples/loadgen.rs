@@ -432,10 +432,10 @@ async fn cluster_mode(args: &Args, dir: &Path, good: &Bytes) {
     let steady = rss_kib(pid, "VmRSS:");
     let startup_peak = rss_kib(pid, "VmHWM:");
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
-    let lists_before = api.count("list");
+    let lists_before = api.count("list-done");
     api.expire_watches();
     let relist_start = Instant::now();
-    while api.count("list") < lists_before + 4 && relist_start.elapsed() < Duration::from_secs(30) {
+    while api.count("list-done") < lists_before + 4 && relist_start.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;

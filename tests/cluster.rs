@@ -1,5 +1,5 @@
 //! Cluster mode against a Kubernetes API server served by the test itself: the real kube-rs
-//! client, watchers and reflector stores, unchanged.
+//! client and watchers, unchanged.
 
 mod common;
 
@@ -130,4 +130,22 @@ async fn namespaces_outside_the_watch_are_not_watched() {
     assert_eq!(v["allowed"], true, "{v}");
     let warnings = v["warnings"].to_string();
     assert!(warnings.contains("ModelConfig team-a/gpt-missing-secret is outside the namespaces"), "{warnings}");
+}
+
+#[tokio::test]
+async fn lists_longer_than_a_page_are_read_whole() {
+    // 1,200 objects per kind: kube-rs lists in pages of 500, following continue tokens.
+    let mut objects = harness_guard::cluster::synthetic::objects(1_200);
+    objects.extend(serde_saphyr::from_multiple::<Value>(CLUSTER).unwrap());
+    let api = FakeApi::start_with(objects, true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::cluster(&api, dir.path(), &[]).await;
+    server.wait_ready(Duration::from_secs(20)).await;
+    let (_, metrics) = health_get(server.running.health_addr, "/metrics").await.unwrap();
+    for (kind, n) in [("AgentHarness", 1_200), ("ModelConfig", 1_202), ("Secret", 1_201)] {
+        let line = format!("harness_guard_view_objects{{kind=\"{kind}\"}} {n}\n");
+        assert!(metrics.contains(&line), "{kind}: {metrics}");
+    }
+    // Three pages for each of the three large kinds, one for ConfigMaps.
+    assert_eq!((api.count("list"), api.count("list-done")), (10, 4));
 }

@@ -152,7 +152,8 @@ impl FakeApi {
         }
     }
 
-    /// Requests of `kind` ("list", "watch", "get") served so far.
+    /// Requests of `kind` ("list" per page, "watch", "get") served so far; "list-done" counts
+    /// lists served to their last page.
     pub fn count(&self, kind: &str) -> u64 {
         self.inner.requests.lock().unwrap().get(kind).copied().unwrap_or(0)
     }
@@ -231,17 +232,36 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             notified.await;
         }
     }
-    let objects = inner.objects.lock().unwrap().get(&plural).cloned().unwrap_or_default();
     let rv = inner.rv.load(Ordering::SeqCst).to_string();
     if let Some(name) = name {
-        return match objects.get(&(ns.unwrap_or_default(), name)) {
-            Some(obj) => axum::Json(obj.clone()).into_response(),
+        let found =
+            inner.objects.lock().unwrap().get(&plural).and_then(|o| o.get(&(ns.unwrap_or_default(), name)).cloned());
+        return match found {
+            Some(obj) => axum::Json(obj).into_response(),
             None => status(404, "NotFound", "not found"),
         };
     }
     if !watch {
-        let items: Vec<Value> = objects.iter().filter(|(k, _)| in_scope(k)).map(|(_, v)| v.clone()).collect();
-        let list = json!({"apiVersion": api_version, "kind": format!("{kind}List"), "metadata": {"resourceVersion": rv}, "items": items});
+        // Pages of `limit` objects, as the apiserver serves them (kube-rs asks for 500); the
+        // continue token is the offset of the next page. Only the page is copied.
+        let param = |name: &str| query.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='));
+        let limit = param("limit").and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or(usize::MAX);
+        let offset = param("continue").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+        let (items, total) = {
+            let all = inner.objects.lock().unwrap();
+            let in_ns = all.get(&plural).into_iter().flatten().filter(|(k, _)| in_scope(k));
+            let items: Vec<Value> = in_ns.clone().skip(offset).take(limit).map(|(_, v)| v.clone()).collect();
+            (items, in_ns.count())
+        };
+        let next = offset.saturating_add(items.len());
+        let mut metadata = json!({"resourceVersion": rv});
+        if next < total {
+            metadata["continue"] = json!(next.to_string());
+        } else {
+            *inner.requests.lock().unwrap().entry("list-done".to_string()).or_default() += 1;
+        }
+        let list =
+            json!({"apiVersion": api_version, "kind": format!("{kind}List"), "metadata": metadata, "items": items});
         return axum::Json(list).into_response();
     }
     if inner.gone.lock().unwrap().remove(&plural) {
