@@ -25,8 +25,17 @@ pub fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta)
 /// `(String, String)` copies in each map made the index larger than the objects themselves.
 type Id = Arc<str>;
 
+fn id_for(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
 fn id_of(key: &Key) -> String {
-    format!("{}/{}", key.0, key.1)
+    id_for(&key.0, &key.1)
+}
+
+/// The id of the object `meta` describes.
+fn id_of_meta(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+    id_for(meta.namespace.as_deref().unwrap_or(""), meta.name.as_deref().unwrap_or(""))
 }
 
 fn key_from(id: &str) -> Key {
@@ -46,10 +55,7 @@ struct Referrers(HashMap<Id, Vec<Id>>);
 impl Referrers {
     /// Records that `who` refers to `target`; returns the interned target.
     fn add(&mut self, target: &str, who: &Id) -> Id {
-        let target = match self.0.get_key_value(target) {
-            Some((k, _)) => k.clone(),
-            None => Id::from(target),
-        };
+        let target = intern(&self.0, target);
         let list = self.0.entry(target.clone()).or_default();
         if let Err(i) = list.binary_search(who) {
             list.insert(i, who.clone());
@@ -101,33 +107,28 @@ pub struct Index {
     model_keys: HashMap<ValueDigest, usize>,
 }
 
-/// The id of `key`, reusing the one `map` already holds.
-fn intern<V>(map: &HashMap<Id, V>, key: &Key) -> Id {
-    let text = id_of(key);
-    match map.get_key_value(text.as_str()) {
+/// `text` as an id, reusing the one `map` already holds.
+fn intern<V>(map: &HashMap<Id, V>, text: &str) -> Id {
+    match map.get_key_value(text) {
         Some((k, _)) => k.clone(),
         None => Id::from(text),
     }
 }
 
-/// What `h` refers to: its ModelConfig, channel Secrets and ConfigMaps, and sandbox names.
-fn harness_targets(h: &AgentHarness) -> (Option<Key>, Vec<Key>, Vec<Key>, Vec<String>) {
+/// The ids of what `h` refers to: its ModelConfig, channel Secrets and ConfigMaps; and its
+/// sandbox names.
+fn harness_targets(h: &AgentHarness) -> (Option<String>, Vec<String>, Vec<String>, Vec<String>) {
     let ns = h.namespace();
-    let model_config = h
-        .spec
-        .model_config_ref
-        .as_deref()
-        .and_then(|r| parse_model_config_ref(r, ns).ok())
-        .map(|(n, m)| (n.to_string(), m.to_string()));
+    let model_config =
+        h.spec.model_config_ref.as_deref().and_then(|r| parse_model_config_ref(r, ns).ok()).map(|(n, m)| id_for(n, m));
     let (mut secrets, mut config_maps) = (Vec::new(), Vec::new());
     for channel in h.spec.channels.iter().flatten() {
         let slack = channel.slack.iter().flat_map(|s| [&s.bot_token, &s.app_token]);
         let telegram = channel.telegram.iter().map(|t| &t.bot_token);
         for source in slack.chain(telegram).flatten().filter_map(|c| c.value_from.as_ref()) {
-            let key = (ns.to_string(), source.name.clone());
             match source.type_.as_str() {
-                "Secret" => secrets.push(key),
-                "ConfigMap" => config_maps.push(key),
+                "Secret" => secrets.push(id_for(ns, &source.name)),
+                "ConfigMap" => config_maps.push(id_for(ns, &source.name)),
                 _ => {}
             }
         }
@@ -138,14 +139,13 @@ fn harness_targets(h: &AgentHarness) -> (Option<Key>, Vec<Key>, Vec<Key>, Vec<St
 impl Index {
     /// Records (or re-records) a harness.
     pub fn apply_harness(&mut self, h: &AgentHarness) {
-        let key = key_of(&h.metadata);
-        let id = intern(&self.harnesses, &key);
+        let id = intern(&self.harnesses, &id_of_meta(&h.metadata));
         self.forget_harness(&id);
         let (model_config, secrets, config_maps, sandboxes) = harness_targets(h);
         let refs = HarnessRefs {
-            model_config: model_config.map(|mc| self.by_model_config.add(&id_of(&mc), &id)),
-            secrets: secrets.iter().map(|s| self.by_secret.add(&id_of(s), &id)).collect(),
-            config_maps: config_maps.iter().map(|c| self.by_config_map.add(&id_of(c), &id)).collect(),
+            model_config: model_config.map(|mc| self.by_model_config.add(&mc, &id)),
+            secrets: secrets.iter().map(|s| self.by_secret.add(s, &id)).collect(),
+            config_maps: config_maps.iter().map(|c| self.by_config_map.add(c, &id)).collect(),
             sandboxes: sandboxes.iter().map(|name| self.by_sandbox.add(name, &id)).collect(),
         };
         self.harnesses.insert(id, refs);
@@ -174,11 +174,11 @@ impl Index {
 
     /// Records a ModelConfig; `secret` is its key Secret as the view holds it now, if any.
     pub fn apply_model_config(&mut self, mc: &ModelConfig, secret: Option<&SecretValues>) {
-        let key = key_of(&mc.metadata);
-        let id = intern(&self.model_configs, &key);
+        let id = intern(&self.model_configs, &id_of_meta(&mc.metadata));
         self.forget_model_config(&id);
+        let namespace = mc.metadata.namespace.as_deref().unwrap_or("");
         let target = match (&mc.spec.api_key_secret, &mc.spec.api_key_secret_key) {
-            (Some(s), Some(k)) if !s.is_empty() && !k.is_empty() => Some(((key.0.clone(), s.clone()), k.as_str())),
+            (Some(s), Some(k)) if !s.is_empty() && !k.is_empty() => Some((id_for(namespace, s), k.as_str())),
             _ => None,
         };
         let digest = target
@@ -190,7 +190,7 @@ impl Index {
         if let Some(d) = digest {
             *self.model_keys.entry(d).or_default() += 1;
         }
-        let secret = target.map(|(s, k)| (self.models_by_secret.add(&id_of(&s), &id), Box::from(k)));
+        let secret = target.map(|(s, k)| (self.models_by_secret.add(&s, &id), Box::from(k)));
         self.model_configs.insert(id, ModelRefs { secret, digest });
     }
 
