@@ -67,7 +67,7 @@ pub struct Shared {
 impl Shared {
     /// The Secret `key`, as stored now.
     pub fn secret(&self, key: &Key) -> Option<Arc<SecretValues>> {
-        self.secrets.find(key)
+        self.secrets.find(&key.0, &key.1)
     }
 
     fn index(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
@@ -183,15 +183,15 @@ impl<S: Stored> KindStore<S> {
         if !self.watched(namespace) {
             return Lookup::NotWatched;
         }
-        match self.read().get(namespace).and_then(|names| names.get(name)) {
-            Some(held) => Lookup::Found(held.object.clone()),
+        match self.find(namespace, name) {
+            Some(object) => Lookup::Found(object),
             None if self.selective => Lookup::NotWatched,
             None => Lookup::Missing,
         }
     }
 
-    fn find(&self, key: &Key) -> Option<Arc<S>> {
-        self.read().get(key.0.as_str()).and_then(|names| names.get(key.1.as_str())).map(|h| h.object.clone())
+    fn find(&self, namespace: &str, name: &str) -> Option<Arc<S>> {
+        self.read().get(namespace).and_then(|names| names.get(name)).map(|h| h.object.clone())
     }
 
     fn insert(&self, object: Arc<S>, list: u64) {
@@ -369,12 +369,12 @@ impl ClusterView for View {
 
     fn harnesses_for_sandbox(&self, sandbox: &str) -> Vec<Arc<AgentHarness>> {
         let keys = self.index().harnesses_for_sandbox(sandbox);
-        keys.iter().filter_map(|k| self.harnesses.find(k)).collect()
+        keys.iter().filter_map(|k| self.harnesses.find(&k.0, &k.1)).collect()
     }
 
     fn dependents(&self, target: &Target) -> Vec<Arc<AgentHarness>> {
         let keys = self.index().dependents(target);
-        keys.iter().filter_map(|k| self.harnesses.find(k)).collect()
+        keys.iter().filter_map(|k| self.harnesses.find(&k.0, &k.1)).collect()
     }
 
     fn is_model_key(&self, digest: &ValueDigest) -> bool {
