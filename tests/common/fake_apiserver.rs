@@ -199,7 +199,8 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     let Some((_, api_version, kind)) = RESOURCES.iter().find(|(p, _, _)| *p == plural) else {
         return status(404, "NotFound", "unknown resource");
     };
-    let watch = query.split('&').any(|kv| kv == "watch=true" || kv == "watch=1");
+    let param = |name: &str| query.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='));
+    let watch = matches!(param("watch"), Some("true" | "1"));
     let method = req.method().clone();
     let verb = match method.as_str() {
         "GET" if watch => "watch",
@@ -244,7 +245,6 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     if !watch {
         // Pages of `limit` objects, as the apiserver serves them (kube-rs asks for 500); the
         // continue token is the offset of the next page. Only the page is copied.
-        let param = |name: &str| query.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='));
         let limit = param("limit").and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or(usize::MAX);
         let offset = param("continue").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
         let (items, total) = {
