@@ -81,6 +81,7 @@ struct KindLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RuleLabels {
     rule: String,
+    cause: String,
     action: String,
 }
 
@@ -97,6 +98,7 @@ pub struct Metrics {
     bad_requests: Counter,
     cert_expiry: Gauge,
     violations: Family<RuleOnly, Gauge>,
+    audit_passes: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -125,7 +127,7 @@ impl Metrics {
         });
         registry.register("admission_duration_seconds", "Time from body read to answer", latency.clone());
         let findings = Family::default();
-        registry.register("findings", "Rule findings by rule and the action the policy took", findings.clone());
+        registry.register("findings", "Rule findings by rule, cause and the action the policy took", findings.clone());
         let unhandled = Family::default();
         registry.register(
             "unhandled_kinds",
@@ -160,6 +162,8 @@ impl Metrics {
             "Existing AgentHarnesses whose chain fails a rule now (continuous audit)",
             violations.clone(),
         );
+        let audit_passes = Counter::default();
+        registry.register("audit_passes", "Continuous audit passes completed", audit_passes.clone());
         Self {
             registry,
             requests,
@@ -172,6 +176,7 @@ impl Metrics {
             bad_requests,
             cert_expiry,
             violations,
+            audit_passes,
         }
     }
 
@@ -198,14 +203,21 @@ impl Metrics {
         self.latency.get_or_create(&WebhookLabels { webhook }).observe(seconds);
     }
 
-    /// Counts one finding of `rule` that the policy turned into `action`.
-    pub fn finding(&self, rule: &str, action: &str) {
-        self.findings.get_or_create(&RuleLabels { rule: rule.into(), action: action.into() }).inc();
+    /// Counts one finding of `rule` with `cause` that the policy turned into `action`. The place
+    /// is never a label: it would make a series per object.
+    pub fn finding(&self, rule: &str, cause: &str, action: &str) {
+        let labels = RuleLabels { rule: rule.into(), cause: cause.into(), action: action.into() };
+        self.findings.get_or_create(&labels).inc();
     }
 
     /// Counts a request for a kind the route does not handle.
     pub fn unhandled(&self, kind: &str) {
         self.unhandled.get_or_create(&KindLabels { kind: kind.into() }).inc();
+    }
+
+    /// Counts a completed continuous audit pass.
+    pub fn audit_pass(&self) {
+        self.audit_passes.inc();
     }
 
     /// Counts a refused request.

@@ -7,7 +7,8 @@ use common::fixtures::{fixture, repo_file};
 use harness_guard::admission::{Webhook, encode, parse, review};
 use harness_guard::cluster::manifests::load_dir;
 use harness_guard::cluster::view::View;
-use harness_guard::core::policy::Policy;
+use harness_guard::core::finding::Cause;
+use harness_guard::core::policy::{Policy, Rule};
 use harness_guard::core::view::Digester;
 use serde_json::{Value, json};
 
@@ -116,4 +117,35 @@ fn the_real_sandbox_pod_fixture_is_patched_idempotently_through_the_review() {
     let again = answer(&view, Webhook::Mutate, &review);
     assert_eq!(again["allowed"], true);
     assert!(again["patch"].is_null(), "second pass must not patch: {again}");
+}
+
+#[test]
+fn an_unreadable_sandbox_pod_is_refused_by_validate_and_never_by_mutate() {
+    let view = view();
+    let policy = Policy::default();
+    let mut mutating = fixture("kagent/pod-sandbox-create.mutating.json");
+    mutating["request"]["object"]["spec"]["containers"] = json!("not a list");
+    let req = parse(&serde_json::to_vec(&mutating).unwrap()).unwrap();
+    let reviewed = review(Webhook::Mutate, &req, &view, &policy);
+    let findings: Vec<_> =
+        harness_guard::admission::findings(&reviewed.verdict).map(|(f, a)| (f.rule, f.cause, a)).collect();
+    assert_eq!(findings, [(Rule::Unreadable, Cause::Unreadable, "warn")], "counted for the metric");
+    let a = serde_json::from_slice::<Value>(&encode(reviewed.response)).unwrap()["response"].clone();
+    assert_eq!(a["allowed"], true, "{a}");
+    assert!(a["patch"].is_null(), "{a}");
+    let warning = a["warnings"][0].as_str().unwrap();
+    assert!(warning.starts_with("harness-guard cannot read Pod openshell/team-a-slackbot: "), "{warning}");
+
+    // The same pod on /validate: a 400 naming the object, so the apiserver refuses it.
+    let mut validating = fixture("kagent/pod-sandbox-create.validating.json");
+    validating["request"]["object"]["spec"]["containers"] = json!("not a list");
+    let a = answer(&view, Webhook::Validate, &validating);
+    assert_eq!(a["allowed"], false, "{a}");
+    assert_eq!(a["status"]["code"], 400);
+    assert!(
+        a["status"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("harness-guard cannot read Pod openshell/team-a-slackbot: ")
+    );
 }

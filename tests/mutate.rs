@@ -9,6 +9,8 @@ use std::collections::BTreeSet;
 use common::fixtures::{fixture, repo_file};
 use common::view::MapView;
 use harness_guard::core::enforce::enforce_pod;
+use harness_guard::core::finding::{Cause, Kind};
+use harness_guard::core::message;
 use harness_guard::core::mutate::mutate_pod;
 use harness_guard::core::policy::{Policy, Rule};
 use harness_guard::core::verdict::Verdict;
@@ -156,7 +158,7 @@ fn golden_patches_apply_and_are_idempotent() {
         seen.insert(format!("{}.json", case.name));
         let verdict = mutate(&case.pod, &view, &case.policy);
         assert!(verdict.allowed(), "{}: the mutating webhook never denies", case.name);
-        let actual = json!({"patch": verdict.patch, "warnings": verdict.warning_lines()});
+        let actual = json!({"patch": verdict.patch, "warnings": message::warnings(&verdict)});
         let path = dir.join(format!("{}.json", case.name));
         if update {
             std::fs::create_dir_all(&dir).unwrap();
@@ -262,35 +264,33 @@ fn enforcement_table() {
         },
         ..Default::default()
     };
-    let rows: Vec<(&str, Value, Policy, Vec<Rule>, &str)> = vec![
-        ("clean", sandbox_pod(), Policy::default(), vec![], ""),
+    // (name, pod, policy, denials as (rule, cause, field prefix))
+    type Denial = (Rule, Cause, &'static str);
+    let rows: Vec<(&str, Value, Policy, Vec<Denial>)> = vec![
+        ("clean", sandbox_pod(), Policy::default(), vec![]),
         (
             "secret-key-ref",
             with(&|p| agent(p)["env"].as_array_mut().unwrap().push(secret_ref.clone())),
             Policy::default(),
-            vec![Rule::PodSecretRef],
-            "container agent env OPENAI_API_KEY takes key \"OPENAI_API_KEY\" of Secret litellm-key",
+            vec![(Rule::PodSecretRef, Cause::NotAllowed, "spec.containers[0].env[")],
         ),
         (
             "env-from",
             with(&|p| agent(p)["envFrom"] = json!([env_from.clone()])),
             Policy::default(),
-            vec![Rule::PodSecretRef],
-            "container agent envFrom[0] takes every key of Secret litellm-key",
+            vec![(Rule::PodSecretRef, Cause::NotAllowed, "spec.containers[0].envFrom[0].secretRef")],
         ),
         (
             "init-container-ref",
             with(&|p| p["spec"]["initContainers"][0]["env"] = json!([secret_ref.clone()])),
             Policy::default(),
-            vec![Rule::PodSecretRef],
-            "container openshell-supervisor-install",
+            vec![(Rule::PodSecretRef, Cause::NotAllowed, "spec.initContainers[0].env[0].valueFrom.secretKeyRef")],
         ),
         (
             "literal-key",
             with(&|p| agent(p)["env"].as_array_mut().unwrap().push(literal.clone())),
             Policy::default(),
-            vec![Rule::PodLiteralKey],
-            "container agent env LLM holds a ModelConfig's API key",
+            vec![(Rule::PodLiteralKey, Cause::LiteralKey, "spec.containers[0].env[")],
         ),
         (
             "allow-listed",
@@ -300,14 +300,17 @@ fn enforcement_table() {
             }),
             allow_list,
             vec![],
-            "",
         ),
     ];
-    for (name, pod, policy, denied, says) in rows {
+    for (name, pod, policy, denied) in rows {
         let v = enforce(&pod, &view, &policy);
-        assert_eq!(v.denials.iter().map(|f| f.rule).collect::<Vec<_>>(), denied, "{name}: {v:?}");
-        assert!(v.denial_message().contains(says), "{name}: {}", v.denial_message());
-        assert!(!v.denial_message().contains("sk-test-pod-key"), "{name} leaks the value");
+        let got: Vec<(Rule, Cause)> = v.denials.iter().map(|f| (f.rule, f.cause)).collect();
+        assert_eq!(got, denied.iter().map(|(r, c, _)| (*r, *c)).collect::<Vec<_>>(), "{name}: {v:?}");
+        for (finding, (_, _, field)) in v.denials.iter().zip(&denied) {
+            assert!(finding.at.field.starts_with(field), "{name}: at {}", finding.at);
+            assert_eq!(finding.at.object.kind, Kind::Pod, "{name}");
+        }
+        assert!(!message::denial(&v).contains("sk-test-pod-key"), "{name} leaks the value");
     }
     // kagent's SandboxAgent pods carry a secretKeyRef by design: not sandbox pods, not judged.
     let mut sandbox_agent = with(&|p| agent(p)["env"].as_array_mut().unwrap().push(secret_ref.clone()));

@@ -201,7 +201,7 @@ async fn health_ready_and_metrics() {
     assert_eq!(status, 200);
     for expected in [
         "harness_guard_admission_requests_total{webhook=\"validate\",kind=\"AgentHarness\",operation=\"CREATE\",verdict=\"denied\"} 1",
-        "harness_guard_findings_total{rule=\"model-secret-resolves\",action=\"deny\"} 1",
+        "harness_guard_findings_total{rule=\"model-secret-resolves\",cause=\"missing\",action=\"deny\"} 1",
         "harness_guard_view_objects{kind=\"ModelConfig\"} 6",
         "harness_guard_admission_duration_seconds_count{webhook=\"validate\"} 1",
         "harness_guard_certificate_expiry_timestamp_seconds ",

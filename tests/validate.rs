@@ -4,6 +4,8 @@
 mod common;
 
 use common::view::MapView;
+use harness_guard::core::finding::{Cause, Finding};
+use harness_guard::core::message;
 use harness_guard::core::model::AgentHarness;
 use harness_guard::core::policy::{Action, Policy, Rule};
 use harness_guard::core::validate::{Change, is_placeholder, parse_model_config_ref, validate_harness};
@@ -105,164 +107,204 @@ fn judge(h: &AgentHarness, change: Change, policy: &Policy) -> Verdict {
     validate_harness(h, change, &MapView::from_yaml(CLUSTER), policy)
 }
 
-fn rules(findings: &[harness_guard::core::verdict::Finding]) -> Vec<Rule> {
+fn rules(findings: &[Finding]) -> Vec<Rule> {
     findings.iter().map(|f| f.rule).collect()
+}
+
+/// A finding's identity with its place written out: `(rule, "field of Kind ns/name", cause)`.
+type Id = (Rule, &'static str, Cause);
+
+fn ids(findings: &[Finding]) -> Vec<(Rule, String, Cause)> {
+    findings.iter().map(|f| (f.rule, f.at.to_string(), f.cause)).collect()
+}
+
+fn expect(ids: &[Id]) -> Vec<(Rule, String, Cause)> {
+    ids.iter().map(|(r, at, c)| (*r, at.to_string(), *c)).collect()
 }
 
 const OPENSHELL_095: &str = "  backend: openclaw\n";
 const OPENSHELL_0912: &str = "  backend: openclaw\n  runtime: openshell\n";
 const SUBSTRATE_0912: &str = "  backend: openclaw\n  runtime: substrate\n  substrate: {gatewayToken: t}\n";
 const SUBSTRATE_MAIN: &str = "  backend: hermes\n  substrate: {gatewayToken: t}\n";
-const EGRESS: &str = "  network: {allowedDomains: [litellm.example.internal]}\n";
+
+/// `spec.network` letting the sandbox reach litellm-gpt's host: rows that are not about egress
+/// add it, so that their only findings are the ones they are about.
+macro_rules! egress {
+    () => {
+        "  network: {allowedDomains: [litellm.example.internal]}\n"
+    };
+}
 
 struct Row {
     name: &'static str,
     era: &'static str,
     spec: &'static str,
-    denied: &'static [Rule],
-    warned: &'static [Rule],
-    /// Fragments the denial (or, if none, the warnings) must contain.
-    says: &'static [&'static str],
+    denied: &'static [Id],
+    warned: &'static [Id],
 }
 
 fn rows() -> Vec<Row> {
+    use Cause::*;
     use Rule::*;
-    let row = |name, era, spec, denied, warned, says| Row { name, era, spec, denied, warned, says };
+    let row = |name, era, spec, denied, warned| Row { name, era, spec, denied, warned };
     vec![
         row(
             "good-095",
             OPENSHELL_095,
-            "  modelConfigRef: litellm-gpt\n  env: [{name: TZ, value: UTC}]\n",
-            &[],
+            concat!("  modelConfigRef: litellm-gpt\n  env: [{name: TZ, value: UTC}]\n", egress!()),
             &[],
             &[],
         ),
-        row("good-0912", OPENSHELL_0912, "  modelConfigRef: team-a/litellm-gpt\n", &[], &[], &[]),
-        row("good-substrate-0912", SUBSTRATE_0912, "  modelConfigRef: litellm-gpt\n", &[], &[], &[]),
-        row("good-main", SUBSTRATE_MAIN, "  modelConfigRef: litellm-gpt\n", &[], &[], &[]),
-        row("no-ref", OPENSHELL_095, "  description: no model bootstrap\n", &[], &[], &[]),
-        row("cross-namespace", OPENSHELL_095, "  modelConfigRef: team-b/shared\n", &[], &[], &[]),
+        row("good-0912", OPENSHELL_0912, concat!("  modelConfigRef: team-a/litellm-gpt\n", egress!()), &[], &[]),
+        row("good-substrate-0912", SUBSTRATE_0912, "  modelConfigRef: litellm-gpt\n", &[], &[]),
+        row("good-main", SUBSTRATE_MAIN, "  modelConfigRef: litellm-gpt\n", &[], &[]),
+        row("no-ref", OPENSHELL_095, "  description: no model bootstrap\n", &[], &[]),
+        row("cross-namespace", OPENSHELL_095, "  modelConfigRef: team-b/shared\n", &[], &[]),
         row(
             "ref-two-slashes",
             OPENSHELL_095,
             "  modelConfigRef: a/b/c\n",
-            &[ModelConfigRef],
+            &[(ModelConfigRef, "spec.modelConfigRef of AgentHarness team-a/ref-two-slashes", Invalid)],
             &[],
-            &["spec.modelConfigRef \"a/b/c\"", "more than one \"/\""],
         ),
-        row("ref-empty-ns", OPENSHELL_095, "  modelConfigRef: /x\n", &[ModelConfigRef], &[], &["namespace \"\""]),
-        row("ref-empty-name", OPENSHELL_095, "  modelConfigRef: team-a/\n", &[ModelConfigRef], &[], &["name \"\""]),
-        row("ref-uppercase", OPENSHELL_0912, "  modelConfigRef: Team-A/x\n", &[ModelConfigRef], &[], &["DNS-1123"]),
+        row(
+            "ref-empty-ns",
+            OPENSHELL_095,
+            "  modelConfigRef: /x\n",
+            &[(ModelConfigRef, "spec.modelConfigRef of AgentHarness team-a/ref-empty-ns", Invalid)],
+            &[],
+        ),
+        row(
+            "ref-empty-name",
+            OPENSHELL_095,
+            "  modelConfigRef: team-a/\n",
+            &[(ModelConfigRef, "spec.modelConfigRef of AgentHarness team-a/ref-empty-name", Invalid)],
+            &[],
+        ),
+        row(
+            "ref-uppercase",
+            OPENSHELL_0912,
+            "  modelConfigRef: Team-A/x\n",
+            &[(ModelConfigRef, "spec.modelConfigRef of AgentHarness team-a/ref-uppercase", Invalid)],
+            &[],
+        ),
         row(
             "mc-missing",
             OPENSHELL_095,
             "  modelConfigRef: gpt4\n",
-            &[ModelConfigExists],
+            &[(ModelConfigExists, "ModelConfig team-a/gpt4", Missing)],
             &[],
-            &["ModelConfig team-a/gpt4 does not exist", "Create the ModelConfig"],
         ),
         row(
             "mc-missing-main",
             SUBSTRATE_MAIN,
             "  modelConfigRef: gpt4\n",
-            &[ModelConfigExists],
+            &[(ModelConfigExists, "ModelConfig team-a/gpt4", Missing)],
             &[],
-            &["ModelConfig team-a/gpt4 does not exist"],
         ),
         row(
             "ollama-no-key",
             OPENSHELL_095,
             "  modelConfigRef: ollama-nokey\n",
-            &[ModelSecretNamed],
+            &[(ModelSecretNamed, "spec.apiKeySecret of ModelConfig team-a/ollama-nokey", Unset)],
             &[],
-            &["names no API key Secret", "Ollama included", "spec.apiKeySecret and spec.apiKeySecretKey are unset"],
         ),
         row(
             "ollama-no-key-substrate",
             SUBSTRATE_MAIN,
             "  modelConfigRef: ollama-nokey\n",
-            &[ModelSecretNamed],
+            &[(ModelSecretNamed, "spec.apiKeySecret of ModelConfig team-a/ollama-nokey", Unset)],
             &[],
-            &["names no API key Secret"],
         ),
         row(
             "half-named",
             OPENSHELL_0912,
             "  modelConfigRef: half\n",
-            &[ModelSecretNamed],
+            &[(ModelSecretNamed, "spec.apiKeySecretKey of ModelConfig team-a/half", Unset)],
             &[],
-            &["spec.apiKeySecretKey is unset"],
         ),
         row(
             "passthrough",
             OPENSHELL_095,
             "  modelConfigRef: passthrough\n",
-            &[ModelSecretNamed, ModelSecretNamed],
+            &[
+                (ModelSecretNamed, "spec.apiKeyPassthrough of ModelConfig team-a/passthrough", Unsupported),
+                (ModelSecretNamed, "spec.apiKeySecret of ModelConfig team-a/passthrough", Unset),
+            ],
             &[],
-            &["apiKeyPassthrough, which kagent's OpenShell runtime rejects"],
         ),
-        row("sap-openshell", OPENSHELL_095, "  modelConfigRef: sap\n", &[ModelSecretNamed], &[], &["SAPAICore"]),
-        row("sap-substrate", SUBSTRATE_MAIN, "  modelConfigRef: sap\n", &[], &[], &[]),
+        row(
+            "sap-openshell",
+            OPENSHELL_095,
+            "  modelConfigRef: sap\n",
+            &[(ModelSecretNamed, "spec.provider of ModelConfig team-a/sap", Unsupported)],
+            &[],
+        ),
+        row("sap-substrate", SUBSTRATE_MAIN, "  modelConfigRef: sap\n", &[], &[]),
         row(
             "secret-missing",
             OPENSHELL_095,
             "  modelConfigRef: gpt-missing-secret\n",
-            &[ModelSecretResolves],
+            &[(ModelSecretResolves, "data[OPENAI_API_KEY] of Secret team-a/openai-creds", Missing)],
             &[],
-            &[
-                "Secret team-a/openai-creds does not exist",
-                "Create it in namespace team-a with the key \"OPENAI_API_KEY\"",
-            ],
         ),
         row(
             "key-missing",
             OPENSHELL_0912,
             "  modelConfigRef: gpt-wrong-key\n",
-            &[ModelSecretResolves],
+            &[(ModelSecretResolves, "data[api-key] of Secret team-a/litellm-key", Missing)],
             &[],
-            &["has no key \"api-key\" (keys present: OPENAI_API_KEY)", "set spec.apiKeySecretKey"],
         ),
         row(
             "key-missing-substrate",
             SUBSTRATE_0912,
             "  modelConfigRef: gpt-wrong-key\n",
-            &[ModelSecretResolves],
+            &[(ModelSecretResolves, "data[api-key] of Secret team-a/litellm-key", Missing)],
             &[],
-            &["has no key \"api-key\""],
         ),
         row(
             "key-blank",
             OPENSHELL_095,
             "  modelConfigRef: gpt-empty-key\n",
-            &[ModelSecretResolves],
+            &[(ModelSecretResolves, "data[OPENAI_API_KEY] of Secret team-a/empty-key", Empty)],
             &[],
-            &["has key \"OPENAI_API_KEY\", but its value is empty"],
         ),
         row(
             "other-tenant-keys-hidden",
             OPENSHELL_095,
             "  modelConfigRef: team-b/shared-wrong\n",
-            &[ModelSecretResolves],
+            &[(ModelSecretResolves, "data[missing] of Secret team-b/other-key", Missing)],
             &[],
-            &["Secret team-b/other-key has no key \"missing\". "],
         ),
         row(
             "slack-key-missing",
             OPENSHELL_095,
-            "  modelConfigRef: litellm-gpt\n  channels:\n  - name: main\n    type: slack\n    slack:\n      botToken: {valueFrom: {type: Secret, name: slack-tokens, key: bot-token}}\n      appToken: {valueFrom: {type: Secret, name: slack-tokens, key: app}}\n",
-            &[ChannelTokens],
+            concat!(
+                "  modelConfigRef: litellm-gpt\n  channels:\n  - name: main\n    type: slack\n    slack:\n",
+                "      botToken: {valueFrom: {type: Secret, name: slack-tokens, key: bot-token}}\n",
+                "      appToken: {valueFrom: {type: Secret, name: slack-tokens, key: app}}\n",
+                egress!()
+            ),
+            &[(ChannelTokens, "data[bot-token] of Secret team-a/slack-tokens", Missing)],
             &[],
-            &[
-                "spec.channels[0].slack.botToken.valueFrom → Secret team-a/slack-tokens has no key \"bot-token\" (keys present: app, bot)",
-            ],
         ),
         row(
             "slack-secret-missing",
             OPENSHELL_095,
             "  channels:\n  - name: main\n    type: slack\n    slack:\n      botToken: {valueFrom: {type: Secret, name: nope, key: bot}}\n      appToken: {value: xapp-inline}\n",
-            &[ChannelTokens],
+            &[(ChannelTokens, "data[bot] of Secret team-a/nope", Missing)],
             &[],
-            &["Secret team-a/nope does not exist"],
+        ),
+        row(
+            "channel-bad-type",
+            OPENSHELL_095,
+            "  channels:\n  - name: main\n    type: slack\n    slack:\n      botToken: {valueFrom: {type: Vault, name: x, key: bot}}\n",
+            &[(
+                ChannelTokens,
+                "spec.channels[0].slack.botToken.valueFrom.type of AgentHarness team-a/channel-bad-type",
+                Invalid,
+            )],
+            &[],
         ),
         row(
             "telegram-configmap-ok",
@@ -270,61 +312,64 @@ fn rows() -> Vec<Row> {
             "  channels:\n  - name: tg\n    type: telegram\n    telegram: {botToken: {valueFrom: {type: ConfigMap, name: tg, key: token}}}\n",
             &[],
             &[],
-            &[],
         ),
         row(
             "telegram-configmap-blank",
             OPENSHELL_095,
             "  channels:\n  - name: tg\n    type: telegram\n    telegram: {botToken: {valueFrom: {type: ConfigMap, name: tg, key: blank}}}\n",
-            &[ChannelTokens],
+            &[(ChannelTokens, "data[blank] of ConfigMap team-a/tg", Empty)],
             &[],
-            &["ConfigMap team-a/tg has key \"blank\", but its value is empty"],
         ),
         row(
             "telegram-configmap-missing",
             SUBSTRATE_MAIN,
             "  channels:\n  - name: tg\n    type: telegram\n    telegram: {botToken: {valueFrom: {type: ConfigMap, name: nope, key: token}}}\n",
-            &[ChannelTokens],
+            &[(ChannelTokens, "data[token] of ConfigMap team-a/nope", Missing)],
             &[],
-            &["ConfigMap team-a/nope does not exist"],
         ),
         row(
             "env-holds-key",
             OPENSHELL_095,
-            "  modelConfigRef: litellm-gpt\n  env: [{name: LLM_TOKEN, value: sk-test-value-1}]\n",
-            &[KeyInEnv],
+            concat!("  modelConfigRef: litellm-gpt\n  env: [{name: LLM_TOKEN, value: sk-test-value-1}]\n", egress!()),
+            &[(KeyInEnv, "spec.env[0] of AgentHarness team-a/env-holds-key", LiteralKey)],
             &[],
-            &["spec.env[0] (LLM_TOKEN) holds the model API key from Secret team-a/litellm-key"],
         ),
         row(
             "env-holds-key-padded",
             SUBSTRATE_MAIN,
             "  modelConfigRef: litellm-gpt\n  env: [{name: A, value: ok}, {name: B, value: \" sk-test-value-1 \"}]\n",
-            &[KeyInEnv],
+            &[(KeyInEnv, "spec.env[1] of AgentHarness team-a/env-holds-key-padded", LiteralKey)],
             &[],
-            &["spec.env[1] (B)"],
         ),
         row(
             "env-key-var-literal",
             OPENSHELL_095,
-            "  modelConfigRef: litellm-gpt\n  env: [{name: OPENAI_API_KEY, value: sk-something-else}]\n",
-            &[KeyInEnv],
+            concat!(
+                "  modelConfigRef: litellm-gpt\n  env: [{name: OPENAI_API_KEY, value: sk-something-else}]\n",
+                egress!()
+            ),
+            &[(KeyInEnv, "spec.env[0] of AgentHarness team-a/env-key-var-literal", NotPlaceholder)],
             &[],
-            &["not an OpenShell placeholder", "openshell:resolve:env:OPENAI_API_KEY"],
         ),
         row(
             "env-key-var-placeholder",
             OPENSHELL_0912,
-            "  modelConfigRef: litellm-gpt\n  env: [{name: OPENAI_API_KEY, value: \"openshell:resolve:env:OPENAI_API_KEY\"}]\n",
-            &[],
+            concat!(
+                "  modelConfigRef: litellm-gpt\n",
+                "  env: [{name: OPENAI_API_KEY, value: \"openshell:resolve:env:OPENAI_API_KEY\"}]\n",
+                egress!()
+            ),
             &[],
             &[],
         ),
         row(
             "env-key-var-revisioned",
             OPENSHELL_095,
-            "  modelConfigRef: litellm-gpt\n  env: [{name: OPENAI_API_KEY, value: \"openshell:resolve:env:v42_OPENAI_API_KEY\"}]\n",
-            &[],
+            concat!(
+                "  modelConfigRef: litellm-gpt\n",
+                "  env: [{name: OPENAI_API_KEY, value: \"openshell:resolve:env:v42_OPENAI_API_KEY\"}]\n",
+                egress!()
+            ),
             &[],
             &[],
         ),
@@ -334,17 +379,13 @@ fn rows() -> Vec<Row> {
             "  modelConfigRef: litellm-gpt\n  env: [{name: OPENAI_API_KEY, value: sk-something-else}]\n",
             &[],
             &[],
-            &[],
         ),
         row(
             "no-egress-rule",
             OPENSHELL_095,
             "  modelConfigRef: litellm-gpt\n",
             &[],
-            &[AllowedDomains],
-            &[
-                "LLM host litellm.example.internal (ModelConfig team-a/litellm-gpt) is not in spec.network.allowedDomains",
-            ],
+            &[(AllowedDomains, "spec.network.allowedDomains of AgentHarness team-a/no-egress-rule", NotAllowed)],
         ),
         row(
             "egress-wildcard",
@@ -352,16 +393,17 @@ fn rows() -> Vec<Row> {
             "  modelConfigRef: litellm-gpt\n  network: {allowedDomains: [\"*.example.internal\"]}\n",
             &[],
             &[],
-            &[],
         ),
-        row("no-egress-substrate", SUBSTRATE_MAIN, "  modelConfigRef: litellm-gpt\n", &[], &[], &[]),
+        row("no-egress-substrate", SUBSTRATE_MAIN, "  modelConfigRef: litellm-gpt\n", &[], &[]),
         row(
             "several",
             OPENSHELL_095,
             "  modelConfigRef: gpt4\n  channels:\n  - name: main\n    type: slack\n    slack:\n      botToken: {valueFrom: {type: Secret, name: nope, key: bot}}\n      appToken: {valueFrom: {type: Secret, name: slack-tokens, key: app}}\n",
-            &[ModelConfigExists, ChannelTokens],
+            &[
+                (ModelConfigExists, "ModelConfig team-a/gpt4", Missing),
+                (ChannelTokens, "data[bot] of Secret team-a/nope", Missing),
+            ],
             &[],
-            &["ModelConfig team-a/gpt4 does not exist", "\nAgentHarness team-a/several: spec.channels[0]"],
         ),
     ]
 }
@@ -371,25 +413,10 @@ fn every_rule_and_branch() {
     let policy = Policy::default();
     let mut failures = Vec::new();
     for row in rows() {
-        let spec = if row.spec.contains("network:") || !row.spec.contains("litellm-gpt") {
-            row.spec.to_string()
-        } else {
-            format!("{}{EGRESS}", row.spec)
-        };
-        let spec = if row.name.starts_with("no-egress") { row.spec.to_string() } else { spec };
-        let h = harness(row.name, &format!("{}{}", row.era, spec));
+        let h = harness(row.name, &format!("{}{}", row.era, row.spec));
         let v = judge(&h, Change::Create, &policy);
-        let text = if v.denials.is_empty() { v.warning_lines().join("\n") } else { v.denial_message() };
-        let ok = rules(&v.denials) == row.denied
-            && rules(&v.warnings) == row.warned
-            && row.says.iter().all(|s| text.contains(s));
-        if !ok {
-            failures.push(format!(
-                "{}: denied {:?} warned {:?}\n  {text}",
-                row.name,
-                rules(&v.denials),
-                rules(&v.warnings)
-            ));
+        if ids(&v.denials) != expect(row.denied) || ids(&v.warnings) != expect(row.warned) {
+            failures.push(format!("{}: denied {:?}\n  warned {:?}", row.name, ids(&v.denials), ids(&v.warnings)));
         }
     }
     assert!(failures.is_empty(), "{} rows failed:\n{}", failures.len(), failures.join("\n"));
@@ -400,11 +427,12 @@ fn denial_names_the_harness_and_never_a_value() {
     let h = harness(
         "leaky",
         &format!(
-            "{OPENSHELL_095}  modelConfigRef: litellm-gpt\n  env: [{{name: X, value: sk-test-value-1}}]\n{EGRESS}"
+            "{OPENSHELL_095}  modelConfigRef: litellm-gpt\n  env: [{{name: X, value: sk-test-value-1}}]\n  network: {{allowedDomains: [litellm.example.internal]}}
+"
         ),
     );
     let v = judge(&h, Change::Create, &Policy::default());
-    let msg = v.denial_message();
+    let msg = message::denial(&v);
     assert!(msg.starts_with("AgentHarness team-a/leaky: "), "{msg}");
     assert!(!msg.contains("sk-test-value-1"), "{msg}");
 }
@@ -447,8 +475,7 @@ fn references_outside_the_watched_scope_warn() {
     let h = harness("elsewhere", &format!("{OPENSHELL_095}  modelConfigRef: team-c/gpt\n"));
     let v = validate_harness(&h, Change::Create, &view, &Policy::default());
     assert!(v.allowed(), "{v:?}");
-    assert_eq!(rules(&v.warnings), vec![Rule::NotWatched]);
-    assert!(v.warning_lines()[0].contains("ModelConfig team-c/gpt is outside"), "{:?}", v.warning_lines());
+    assert_eq!(ids(&v.warnings), vec![(Rule::NotWatched, "ModelConfig team-c/gpt".to_string(), Cause::NotWatched)]);
 }
 
 #[test]

@@ -16,13 +16,15 @@ use serde_json::Value;
 
 use crate::cluster::ingest::Ingest;
 use crate::core::enforce::enforce_pod;
+use crate::core::finding::{Cause, Detail, Finding, Kind, ObjectRef};
+use crate::core::message::{self, render, warning_line};
 use crate::core::model::{AgentHarness, AgentHarnessSpec, AgentHarnessStatus, ModelConfig};
 use crate::core::mutate::mutate_pod;
 use crate::core::names::{AGENT_HARNESS_KIND, KAGENT_GROUP, KAGENT_VERSION, MODEL_CONFIG_KIND};
-use crate::core::policy::Policy;
+use crate::core::policy::{Policy, Rule};
 use crate::core::references::{After, CLEANUP_USERS, Cleanup, guard_reference};
 use crate::core::validate::{Change, validate_harness};
-use crate::core::verdict::{Finding, Verdict, warning_line};
+use crate::core::verdict::Verdict;
 use crate::core::view::ClusterView;
 
 /// The AdmissionReview version harness-guard speaks.
@@ -128,11 +130,35 @@ pub fn review(webhook: Webhook, req: &Request, view: &impl ClusterView, policy: 
     };
     match outcome {
         Ok(verdict) => Reviewed { response: respond(req, &verdict), verdict, unhandled: false },
+        // The mutating webhook never refuses: the object goes on unpatched, with a warning, and
+        // `/validate` decides whether it is refused.
+        Err(unreadable) if webhook == Webhook::Mutate => {
+            let verdict = Verdict::warn_only(vec![unreadable.finding()], policy);
+            Reviewed { response: respond(req, &verdict), verdict, unhandled: false }
+        }
         Err(unreadable) => {
-            let mut response = AdmissionResponse::from(req).deny(unreadable);
-            response.result = status(400, "BadRequest", std::mem::take(&mut response.result.message));
+            let message = render(&unreadable.finding());
+            let mut response = AdmissionResponse::from(req).deny(&message);
+            response.result = status(400, "BadRequest", message);
             Reviewed { response, verdict: Verdict::default(), unhandled: false }
         }
+    }
+}
+
+/// An object in a request that harness-guard cannot read as its kind.
+struct Unreadable {
+    object: ObjectRef,
+    error: String,
+}
+
+impl Unreadable {
+    fn new(kind: Kind, namespace: &str, name: &str) -> impl FnOnce(String) -> Self {
+        let object = ObjectRef::new(kind, namespace, name);
+        move |error| Self { object, error }
+    }
+
+    fn finding(self) -> Finding {
+        Finding::on(Rule::Unreadable, &self.object, "", Cause::Unreadable).with(Detail::Error(self.error))
     }
 }
 
@@ -156,14 +182,15 @@ fn status(code: u16, reason: &str, message: String) -> Status {
 fn respond(req: &Request, verdict: &Verdict) -> AdmissionResponse {
     let mut response = AdmissionResponse::from(req);
     if !verdict.allowed() {
-        response = response.deny(verdict.denial_message());
+        let message = message::denial(verdict);
+        response = response.deny(&message);
         // kube-core's deny() sets only the message; the apiserver turns a code under 400 into 400.
-        response.result = status(403, "Forbidden", verdict.denial_message());
+        response.result = status(403, "Forbidden", message);
     } else if !verdict.patch.is_empty() {
         response =
             response.with_patch(json_patch::Patch(verdict.patch.clone())).expect("a JSON patch always serializes");
     }
-    response.with_warnings(verdict.warning_lines())
+    response.with_warnings(message::warnings(verdict))
 }
 
 trait WithWarnings {
@@ -185,7 +212,7 @@ fn read_harness(obj: &RawObject) -> Result<AgentHarness, String> {
     Ok(AgentHarness { metadata: obj.metadata.clone(), spec, status: obj.field::<AgentHarnessStatus>("status")? })
 }
 
-fn review_harness(req: &Request, view: &impl ClusterView, policy: &Policy) -> Result<Verdict, String> {
+fn review_harness(req: &Request, view: &impl ClusterView, policy: &Policy) -> Result<Verdict, Unreadable> {
     let (Some(object), Operation::Create | Operation::Update) = (&req.object, &req.operation) else {
         return Ok(Verdict::default());
     };
@@ -197,13 +224,9 @@ fn review_harness(req: &Request, view: &impl ClusterView, policy: &Policy) -> Re
         (Operation::Update, _) => Change::SpecUpdate,
         _ => Change::Create,
     };
-    let harness = read_harness(object).map_err(|e| {
-        format!(
-            "harness-guard cannot read AgentHarness {}/{}: {e}. Fix the field, or check that the kagent CRD version is one harness-guard supports.",
-            req.namespace.as_deref().unwrap_or(""),
-            object.metadata.name.as_deref().unwrap_or(&req.name)
-        )
-    })?;
+    let namespace = req.namespace.as_deref().unwrap_or("");
+    let name = object.metadata.name.as_deref().unwrap_or(&req.name);
+    let harness = read_harness(object).map_err(Unreadable::new(Kind::AgentHarness, namespace, name))?;
     Ok(validate_harness(&harness, change, view, policy))
 }
 
@@ -240,7 +263,7 @@ fn review_pod(
     req: &Request,
     policy: &Policy,
     decide: impl FnOnce(&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, &PodSpec, &str) -> Verdict,
-) -> Result<Verdict, String> {
+) -> Result<Verdict, Unreadable> {
     // Container env is immutable after creation: only a CREATE of the pod itself is judged.
     let (Some(object), Operation::Create, None) = (&req.object, &req.operation, &req.sub_resource) else {
         return Ok(Verdict::default());
@@ -250,12 +273,8 @@ fn review_pod(
     if !crate::core::sandbox::is_sandbox_pod(&object.metadata, namespace, &policy.sandbox) {
         return Ok(Verdict::default());
     }
-    let slim = object.field::<SlimPodSpec>("spec").map_err(|e| {
-        format!(
-            "harness-guard cannot read Pod {namespace}/{}: {e}",
-            object.metadata.name.as_deref().unwrap_or(&req.name)
-        )
-    })?;
+    let name = object.metadata.name.as_deref().unwrap_or(&req.name);
+    let slim = object.field::<SlimPodSpec>("spec").map_err(Unreadable::new(Kind::Pod, namespace, name))?;
     let spec = slim.map(|s| PodSpec {
         containers: s.containers.into_iter().map(Into::into).collect(),
         init_containers: s.init_containers.map(|c| c.into_iter().map(Into::into).collect()),
@@ -265,7 +284,7 @@ fn review_pod(
 }
 
 /// DELETE, or UPDATE, of an object harnesses depend on.
-fn review_reference(req: &Request, view: &impl ClusterView, policy: &Policy) -> Result<Verdict, String> {
+fn review_reference(req: &Request, view: &impl ClusterView, policy: &Policy) -> Result<Verdict, Unreadable> {
     let old = req.old_object.as_ref();
     let new = match (&req.operation, &req.object) {
         (Operation::Delete, _) => None,
@@ -276,10 +295,15 @@ fn review_reference(req: &Request, view: &impl ClusterView, policy: &Policy) -> 
     let name = meta.and_then(|m| m.name.clone()).unwrap_or_else(|| req.name.clone());
     let namespace = req.namespace.clone().or_else(|| meta.and_then(|m| m.namespace.clone())).unwrap_or_default();
     let key = (namespace, name);
-    let unreadable = |e: String| format!("harness-guard cannot read {} {}/{}: {e}", req.kind.kind, key.0, key.1);
+    let kind = match req.kind.kind.as_str() {
+        "Secret" => Kind::Secret,
+        "ConfigMap" => Kind::ConfigMap,
+        _ => Kind::ModelConfig,
+    };
+    let unreadable = Unreadable::new(kind, &key.0, &key.1);
     let digester = view.digester();
-    let after = match req.kind.kind.as_str() {
-        "Secret" => {
+    let after = match kind {
+        Kind::Secret => {
             // Read whole and reduced at once: the plaintext lives only inside this closure.
             let reduced = new.map(|o| -> Result<_, String> {
                 let secret = Secret { metadata: o.metadata.clone(), ..o.read::<Secret>()? };
@@ -287,7 +311,7 @@ fn review_reference(req: &Request, view: &impl ClusterView, policy: &Policy) -> 
             });
             After::Secret(key.clone(), reduced.transpose().map_err(unreadable)?)
         }
-        "ConfigMap" => {
+        Kind::ConfigMap => {
             let reduced = new.map(|o| -> Result<_, String> {
                 let cm = ConfigMap { metadata: o.metadata.clone(), ..o.read::<ConfigMap>()? };
                 Ok(Arc::new(cm.ingest(digester)))

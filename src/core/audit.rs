@@ -8,6 +8,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
 use super::enforce::enforce_pod;
+use super::finding::{At, Cause};
+use super::message::render;
 use super::model::AgentHarness;
 use super::policy::{Policy, Rule};
 use super::validate::{Change, validate_harness};
@@ -26,15 +28,26 @@ pub enum Outcome {
     Note,
 }
 
-/// One finding in a report.
+/// One finding in a report: the finding's data, what it means for the object, and its message.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Line {
     /// Rule name.
     pub rule: &'static str,
     /// What it means for the object.
     pub verdict: Outcome,
+    /// Where: the object (`kind`, `namespace`, `name`) and the `field` (empty: the object).
+    pub at: At,
+    /// What was found there.
+    pub cause: Cause,
     /// The user text, as the webhook would send it.
     pub message: String,
+}
+
+impl Line {
+    /// The finding's identity, as [`super::finding::Finding::id`].
+    pub fn id(&self) -> (&'static str, &At, Cause) {
+        (self.rule, &self.at, self.cause)
+    }
 }
 
 /// The audit of one object.
@@ -63,7 +76,13 @@ impl Report {
             .into_iter()
             .map(|f| (f, true))
             .chain(verdict.warnings.into_iter().map(|f| (f, false)))
-            .map(|(f, deny)| Line { rule: f.rule.name(), verdict: outcome(f.rule, deny), message: f.message })
+            .map(|(f, deny)| Line {
+                rule: f.rule.name(),
+                verdict: outcome(f.rule, deny),
+                message: render(&f),
+                at: f.at,
+                cause: f.cause,
+            })
             .collect();
         Self { kind, object, allowed, findings }
     }

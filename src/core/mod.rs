@@ -3,7 +3,9 @@
 
 pub mod audit;
 pub mod enforce;
+pub mod finding;
 pub mod index;
+pub mod message;
 pub mod model;
 pub mod mutate;
 pub mod names;

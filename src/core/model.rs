@@ -160,6 +160,12 @@ impl AgentHarness {
         format!("{}/{}", self.namespace(), self.metadata.name.as_deref().unwrap_or(""))
     }
 
+    /// The harness as the object findings name.
+    pub fn object_ref(&self) -> super::finding::ObjectRef {
+        let name = self.metadata.name.as_deref().unwrap_or("");
+        super::finding::ObjectRef::new(super::finding::Kind::AgentHarness, self.namespace(), name)
+    }
+
     /// The harness's namespace (empty if unset).
     pub fn namespace(&self) -> &str {
         self.metadata.namespace.as_deref().unwrap_or("")

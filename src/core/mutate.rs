@@ -10,11 +10,12 @@ use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Value, json};
 
+use super::finding::{Cause, Detail, Finding, Kind, ObjectRef};
 use super::names::{OPENSHELL_ENDPOINT_ENV, inference_provider_name};
 use super::policy::{Policy, Rule, SandboxPolicy};
 use super::sandbox::{Owner, is_sandbox_pod, owner_of};
 use super::validate::{parse_model_config_ref, url_host};
-use super::verdict::{Finding, Verdict};
+use super::verdict::Verdict;
 use super::view::{ClusterView, Lookup};
 
 /// The mutating verdict for a pod CREATE: a patch for sandbox pods, nothing for any other pod.
@@ -30,7 +31,7 @@ pub fn mutate_pod(
         return Verdict::default();
     }
     let name = meta.name.as_deref().unwrap_or("");
-    let pod = format!("Pod {namespace}/{name}");
+    let pod = ObjectRef::new(Kind::Pod, namespace, name);
     let mut patch = Vec::new();
     let mut findings = Vec::new();
     for (i, container) in spec.containers.iter().enumerate() {
@@ -69,7 +70,7 @@ fn env_ops(
     index: usize,
     container: &Container,
     sandbox: &SandboxPolicy,
-    pod: &str,
+    pod: &ObjectRef,
     patch: &mut Vec<PatchOperation>,
     findings: &mut Vec<Finding>,
 ) {
@@ -95,14 +96,11 @@ fn env_ops(
                 path.push_back(j.to_string());
                 patch.push(PatchOperation::Replace(ReplaceOperation { path, value: entry }));
             }
-            Some(_) => findings.push(Finding::new(
-                Rule::ProxyEnvConflict,
-                format!(
-                    "{pod}: container {} already sets {name} to another value; left as is \
-                     (set sandbox.overwrite: true in the policy to replace it).",
-                    container.name
-                ),
-            )),
+            Some(j) => {
+                let detail = Detail::ContainerEnv { container: container.name.clone(), var: name };
+                let field = format!("spec.containers[{index}].env[{j}]");
+                findings.push(Finding::on(Rule::ProxyEnvConflict, pod, field, Cause::Conflict).with(detail));
+            }
         }
     }
 }
@@ -113,7 +111,7 @@ fn is_literal(var: &EnvVar, value: &str) -> bool {
 
 fn wanted_annotations(
     pod_name: &str,
-    pod: &str,
+    pod: &ObjectRef,
     view: &impl ClusterView,
     sandbox: &SandboxPolicy,
     findings: &mut Vec<Finding>,
@@ -122,25 +120,12 @@ fn wanted_annotations(
     let harness = match owner_of(pod_name, view) {
         Owner::One(harness) => harness,
         Owner::None => {
-            findings.push(Finding::new(
-                Rule::SandboxOwner,
-                format!(
-                    "{pod}: no AgentHarness has the sandbox name {pod_name:?} (<namespace>-<name> or \
-                     status.backendRef.id); proxy environment injected, no provider annotation added."
-                ),
-            ));
+            findings.push(Finding::on(Rule::SandboxOwner, pod, "metadata.name", Cause::NoOwner));
             return wanted;
         }
         Owner::Several(keys) => {
-            findings.push(Finding::new(
-                Rule::SandboxOwner,
-                format!(
-                    "{pod}: the sandbox name matches {} AgentHarnesses ({}); proxy environment \
-                     injected, no provider annotation added.",
-                    keys.len(),
-                    keys.join(", ")
-                ),
-            ));
+            let finding = Finding::on(Rule::SandboxOwner, pod, "metadata.name", Cause::SeveralOwners);
+            findings.push(finding.with(Detail::Owners(keys)));
             return wanted;
         }
     };
@@ -158,13 +143,11 @@ fn wanted_annotations(
         Some(provider) => {
             wanted.insert(sandbox.provider_annotation.clone(), inference_provider_name(pod_name, &provider));
         }
-        None => findings.push(Finding::new(
-            Rule::SandboxOwner,
-            format!(
-                "{pod}: AgentHarness {} has no ModelConfig harness-guard can read; no provider annotation added.",
-                harness.key()
-            ),
-        )),
+        None => {
+            let at = harness.object_ref().at("spec.modelConfigRef");
+            let finding = Finding::reached(Rule::SandboxOwner, pod, &[], at, Cause::Missing);
+            findings.push(finding.with(Detail::Harness(harness.key())));
+        }
     }
     wanted
 }

@@ -51,11 +51,14 @@ pub enum Rule {
     /// A Secret that another object (ExternalSecret, SealedSecret) will produce: present, content
     /// unknown (a note at most).
     ProducedSecret,
+    /// An object harness-guard could not read: a sandbox pod on `/mutate`, a live object in
+    /// `check` and `audit` (warning at most; `/validate` answers an unreadable request with 400).
+    Unreadable,
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 14] = [
+    pub const ALL: [Rule; 15] = [
         Rule::ModelConfigRef,
         Rule::ModelConfigExists,
         Rule::ModelSecretNamed,
@@ -70,6 +73,7 @@ impl Rule {
         Rule::SandboxOwner,
         Rule::ReferenceInUse,
         Rule::ProducedSecret,
+        Rule::Unreadable,
     ];
 
     /// The rule's name as written in the policy file and used as a metric label.
@@ -89,7 +93,23 @@ impl Rule {
             Rule::SandboxOwner => "sandbox-owner",
             Rule::ReferenceInUse => "reference-in-use",
             Rule::ProducedSecret => "produced-secret",
+            Rule::Unreadable => "unreadable",
         }
+    }
+
+    /// True when a finding of this rule means the harness cannot work as it stands, or breaks the
+    /// security model; false for advisories (a host probably blocked, an object not watched or not
+    /// produced yet) and for rules that judge something other than a harness.
+    pub fn breaks_harness(self) -> bool {
+        matches!(
+            self,
+            Rule::ModelConfigRef
+                | Rule::ModelConfigExists
+                | Rule::ModelSecretNamed
+                | Rule::ModelSecretResolves
+                | Rule::ChannelTokens
+                | Rule::KeyInEnv
+        )
     }
 
     fn default_action(self) -> Action {
@@ -99,7 +119,8 @@ impl Rule {
             | Rule::ProxyEnvConflict
             | Rule::SandboxOwner
             | Rule::ReferenceInUse
-            | Rule::ProducedSecret => Action::Warn,
+            | Rule::ProducedSecret
+            | Rule::Unreadable => Action::Warn,
             _ => Action::Deny,
         }
     }
@@ -123,7 +144,7 @@ pub struct Policy {
 impl Policy {
     /// The action for `rule`. The warning-only rules can be turned off but never made to deny:
     /// an object harness-guard does not watch is not known to be missing, and the mutating
-    /// webhook never refuses a pod.
+    /// webhook never refuses a pod (an unreadable one is let through unpatched, with a warning).
     pub fn action(&self, rule: Rule) -> Action {
         let action = self.rules.get(&rule).copied().unwrap_or(rule.default_action());
         match (rule.default_action(), action) {

@@ -6,11 +6,12 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use super::finding::{Cause, Detail, Finding, Kind, ObjectRef};
 use super::index::Key;
 use super::model::{AgentHarness, ModelConfig};
 use super::policy::{Policy, Rule};
 use super::validate::check_harness;
-use super::verdict::{Finding, Verdict};
+use super::verdict::Verdict;
 use super::view::{ClusterView, ConfigMapValues, Digester, Lookup, SecretValues, Target};
 
 /// The object a request changes, as it would be afterwards (`None`: deleted).
@@ -32,14 +33,14 @@ impl After {
         }
     }
 
-    fn describe(&self) -> String {
+    /// The changed object, and whether it is deleted.
+    fn object(&self) -> (ObjectRef, bool) {
         let (kind, key, gone) = match self {
-            After::Secret(k, v) => ("Secret", k, v.is_none()),
-            After::ConfigMap(k, v) => ("ConfigMap", k, v.is_none()),
-            After::ModelConfig(k, v) => ("ModelConfig", k, v.is_none()),
+            After::Secret(k, v) => (Kind::Secret, k, v.is_none()),
+            After::ConfigMap(k, v) => (Kind::ConfigMap, k, v.is_none()),
+            After::ModelConfig(k, v) => (Kind::ModelConfig, k, v.is_none()),
         };
-        let verb = if gone { "Deleting" } else { "This change to" };
-        format!("{verb} {kind} {}/{}", key.0, key.1)
+        (ObjectRef::new(kind, &*key.0, &*key.1), gone)
     }
 }
 
@@ -74,24 +75,25 @@ pub fn guard_reference(after: After, cleanup: Cleanup, view: &impl ClusterView, 
     }
     broken.sort();
     let count = broken.len();
-    let noun = if count == 1 { "harness" } else { "harnesses" };
-    let mut names = broken.iter().take(NAMES_SHOWN).cloned().collect::<Vec<_>>().join(", ");
-    if count > NAMES_SHOWN {
-        names.push_str(&format!(" and {} more", count - NAMES_SHOWN));
-    }
-    let finding = Finding::new(Rule::ReferenceInUse, format!("{} breaks {count} {noun}: {names}", after.describe()));
+    broken.truncate(NAMES_SHOWN);
+    let (object, deleted) = after.object();
+    let finding = Finding::on(Rule::ReferenceInUse, &object, "", Cause::InUse).with(Detail::Dependents {
+        deleted,
+        count,
+        shown: broken,
+    });
     if cleanup.by_controller || cleanup.being_deleted {
         return Verdict::warn_only(vec![finding], policy);
     }
     Verdict::judge(vec![finding], policy)
 }
 
-/// True when the change gives `harness` a problem it did not have: a rule failing at a field
-/// that passed before. A harness already broken at that field is not broken again.
+/// True when the change gives `harness` a problem it did not have: a rule whose findings mean
+/// breakage ([`Rule::breaks_harness`]) failing at a place that passed before. A harness already
+/// broken there is not broken again, even when the cause changes (an empty key now missing).
 fn breaks(harness: &AgentHarness, before: &impl ClusterView, after: &impl ClusterView) -> bool {
-    let at = |f: &Finding| (f.rule, f.message.split(" → ").next().unwrap_or_default().to_string());
-    let known: BTreeSet<_> = check_harness(harness, before).iter().map(at).collect();
-    check_harness(harness, after).iter().any(|f| f.rule != Rule::AllowedDomains && !known.contains(&at(f)))
+    let known: BTreeSet<_> = check_harness(harness, before).into_iter().map(|f| (f.rule, f.at)).collect();
+    check_harness(harness, after).into_iter().any(|f| f.rule.breaks_harness() && !known.contains(&(f.rule, f.at)))
 }
 
 /// The view with one object replaced or removed.

@@ -1,10 +1,11 @@
 //! Rules for `AgentHarness` CREATE and UPDATE: the model credentials must resolve, channel tokens
 //! must resolve, and the real key must not ride in `spec.env`.
 
+use super::finding::{At, Cause, Detail, Finding, Hop, Kind, ObjectRef, data_field, data_key};
 use super::model::{AgentHarness, Credential, ModelConfig, ValueSource};
 use super::names::{PLACEHOLDER_ALIAS_MARKER, PLACEHOLDER_PREFIX, provider_key_env};
 use super::policy::{Policy, Rule};
-use super::verdict::{Finding, Verdict};
+use super::verdict::Verdict;
 use super::view::{ClusterView, Lookup, ValueFacts, ValueSet};
 
 /// What the request does to the harness, as far as the rules care.
@@ -34,12 +35,12 @@ pub fn validate_harness(harness: &AgentHarness, change: Change, view: &impl Clus
 /// Every problem with `harness` against the view, whatever the policy says of it.
 pub fn check_harness(harness: &AgentHarness, view: &impl ClusterView) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let who = format!("AgentHarness {}", harness.key());
+    let who = harness.object_ref();
     let openshell = harness.runs_on_openshell();
     let mut model = None;
 
     if let Some(reference) = harness.spec.model_config_ref.as_deref() {
-        model = check_model_chain(harness, reference, &who, openshell, view, &mut findings);
+        model = check_model_chain(harness, &who, reference, openshell, view, &mut findings);
     }
     check_env(harness, &who, openshell, model.as_ref(), view, &mut findings);
     check_channels(harness, &who, view, &mut findings);
@@ -55,8 +56,8 @@ struct ModelKey {
 
 fn check_model_chain(
     harness: &AgentHarness,
+    who: &ObjectRef,
     reference: &str,
-    who: &str,
     openshell: bool,
     view: &impl ClusterView,
     findings: &mut Vec<Finding>,
@@ -65,79 +66,56 @@ fn check_model_chain(
     let (mc_ns, mc_name) = match parse_model_config_ref(reference, ns) {
         Ok(parts) => parts,
         Err(why) => {
-            findings.push(Finding::new(
-                Rule::ModelConfigRef,
-                format!(
-                    "{who}: spec.modelConfigRef {reference:?} is not a ModelConfig reference ({why}). \
-                     Write \"name\" for a ModelConfig in namespace {ns}, or \"namespace/name\"."
-                ),
-            ));
+            findings.push(
+                Finding::on(Rule::ModelConfigRef, who, "spec.modelConfigRef", Cause::Invalid)
+                    .with(Detail::BadRef { reference: reference.to_string(), why: why.to_string() }),
+            );
             return None;
         }
     };
-    let chain = format!("{who}: spec.modelConfigRef {reference:?} → ModelConfig {mc_ns}/{mc_name}");
+    let mc_ref = ObjectRef::new(Kind::ModelConfig, mc_ns, mc_name);
+    let mut via =
+        vec![Hop { field: "spec.modelConfigRef".to_string(), value: Some(reference.to_string()), to: mc_ref.clone() }];
     let mc = match view.model_config(mc_ns, mc_name) {
         Lookup::Found(mc) => mc,
         Lookup::Missing => {
-            findings.push(Finding::new(
-                Rule::ModelConfigExists,
-                format!("{chain} does not exist. Create the ModelConfig, or fix spec.modelConfigRef."),
-            ));
+            findings.push(Finding::reached(Rule::ModelConfigExists, who, &via, mc_ref.whole(), Cause::Missing));
             return None;
         }
         Lookup::NotWatched => {
-            findings.push(not_watched(&chain));
+            findings.push(Finding::reached(Rule::NotWatched, who, &via, mc_ref.whole(), Cause::NotWatched));
             return None;
         }
     };
     let provider = mc.provider().to_string();
     if openshell {
-        check_openshell_model(&chain, &mc, &provider, harness, findings);
+        check_openshell_model(who, &via, &mc, &provider, harness, findings);
     }
     let secret = mc.spec.api_key_secret.as_deref().filter(|s| !s.is_empty());
     let key = mc.spec.api_key_secret_key.as_deref().filter(|s| !s.is_empty());
     let (secret, key) = match (secret, key) {
         (Some(secret), Some(key)) => (secret, key),
-        (secret, key) => {
-            let unset = match (secret, key) {
-                (None, None) => "spec.apiKeySecret and spec.apiKeySecretKey are unset",
-                (None, _) => "spec.apiKeySecret is unset",
-                _ => "spec.apiKeySecretKey is unset",
-            };
-            let runtime = if openshell {
-                format!("on OpenShell kagent needs an API key for every provider, {provider} included")
-            } else {
-                "kagent hands the key to the agent from that Secret".to_string()
-            };
-            findings.push(Finding::new(
-                Rule::ModelSecretNamed,
-                format!(
-                    "{chain} names no API key Secret ({unset}); {runtime}. \
-                     Set spec.apiKeySecret and spec.apiKeySecretKey on the ModelConfig."
-                ),
-            ));
+        (secret, _) => {
+            let field = if secret.is_none() { "spec.apiKeySecret" } else { "spec.apiKeySecretKey" };
+            let detail =
+                Detail::NoKeySecret { provider: provider.clone(), openshell, both: secret.is_none() && key.is_none() };
+            findings
+                .push(Finding::reached(Rule::ModelSecretNamed, who, &via, mc_ref.at(field), Cause::Unset).with(detail));
             return Some(ModelKey { provider, secret: String::new(), digest: None });
         }
     };
-    let secret_chain = format!("{chain} → Secret {mc_ns}/{secret}");
+    let secret_ref = ObjectRef::new(Kind::Secret, mc_ns, secret);
+    via.push(Hop { field: "spec.apiKeySecret".to_string(), value: None, to: secret_ref.clone() });
+    let at = secret_ref.at(data_field(key));
     let facts = match view.secret(mc_ns, secret) {
-        Lookup::Found(set) => {
-            resolve_key(&set, key, &secret_chain, mc_ns == ns, Rule::ModelSecretResolves, findings, || {
-                "Add the key to the Secret or set spec.apiKeySecretKey on the ModelConfig.".to_string()
-            })
-        }
+        Lookup::Found(set) => resolve_key(&set, who, &via, at, mc_ns == ns, Rule::ModelSecretResolves, findings),
         Lookup::Missing => {
-            findings.push(Finding::new(
-                Rule::ModelSecretResolves,
-                format!(
-                    "{secret_chain} does not exist. Create it in namespace {mc_ns} with the key {key:?}, \
-                     or fix spec.apiKeySecret on the ModelConfig."
-                ),
-            ));
+            findings
+                .push(Finding::reached(Rule::ModelSecretResolves, who, &via, at, Cause::Missing).with(Detail::Absent));
             None
         }
         Lookup::NotWatched => {
-            findings.push(not_watched(&secret_chain));
+            findings.push(Finding::reached(Rule::NotWatched, who, &via, at, Cause::NotWatched));
             None
         }
     };
@@ -149,91 +127,72 @@ fn check_model_chain(
 }
 
 fn check_openshell_model(
-    chain: &str,
+    who: &ObjectRef,
+    via: &[Hop],
     mc: &ModelConfig,
     provider: &str,
     harness: &AgentHarness,
     findings: &mut Vec<Finding>,
 ) {
+    let mc_ref = &via[via.len() - 1].to;
     if mc.spec.api_key_passthrough == Some(true) {
-        findings.push(Finding::new(
-            Rule::ModelSecretNamed,
-            format!(
-                "{chain} sets spec.apiKeyPassthrough, which kagent's OpenShell runtime rejects. \
-                 Set spec.apiKeySecret and spec.apiKeySecretKey on the ModelConfig instead."
-            ),
-        ));
+        let at = mc_ref.at("spec.apiKeyPassthrough");
+        findings.push(Finding::reached(Rule::ModelSecretNamed, who, via, at, Cause::Unsupported));
     }
     if provider == "SAPAICore" {
-        findings.push(Finding::new(
-            Rule::ModelSecretNamed,
-            format!(
-                "{chain} uses provider SAPAICore, which kagent's OpenShell runtime does not support. \
-                 Use another provider for this harness."
-            ),
-        ));
+        let at = mc_ref.at("spec.provider");
+        findings.push(
+            Finding::reached(Rule::ModelSecretNamed, who, via, at, Cause::Unsupported)
+                .with(Detail::Provider(provider.to_string())),
+        );
     }
     if let Some(host) = mc.base_url().and_then(url_host) {
         let allowed = harness.spec.network.as_ref().and_then(|n| n.allowed_domains.as_deref()).unwrap_or(&[]);
         if !allowed.iter().any(|d| domain_matches(d, &host)) {
-            findings.push(Finding::new(
-                Rule::AllowedDomains,
-                format!(
-                    "AgentHarness {}: LLM host {host} (ModelConfig {}) is not in spec.network.allowedDomains; \
-                     the sandbox will likely block its calls. Add it there.",
-                    harness.key(),
-                    mc.key()
-                ),
-            ));
+            let at = who.at("spec.network.allowedDomains");
+            findings
+                .push(Finding::reached(Rule::AllowedDomains, who, via, at, Cause::NotAllowed).with(Detail::Host(host)));
         }
     }
 }
 
-/// Looks `key` up in `set`, pushing a finding when it is missing or empty.
+/// Looks the key of `at` up in `set`, pushing a finding when it is missing or empty.
 fn resolve_key<K>(
     set: &ValueSet<K>,
-    key: &str,
-    chain: &str,
+    who: &ObjectRef,
+    via: &[Hop],
+    at: At,
     show_keys: bool,
     rule: Rule,
     findings: &mut Vec<Finding>,
-    fix: impl FnOnce() -> String,
 ) -> Option<ValueFacts> {
     if let Some(producer) = &set.produced_by {
-        findings.push(Finding::new(
-            Rule::ProducedSecret,
-            format!("{chain} will be produced by {producer}; key {key:?} cannot be checked until it exists."),
-        ));
+        findings.push(
+            Finding::reached(Rule::ProducedSecret, who, via, at, Cause::Pending)
+                .with(Detail::Producer(producer.clone())),
+        );
         return None;
     }
+    let key = data_key(&at.field).unwrap_or_default();
     match set.keys.get(key) {
         None => {
             // Key names of another tenant's objects are not ours to show.
-            let present = if show_keys { format!(" (keys present: {})", set.key_list()) } else { String::new() };
-            findings.push(Finding::new(rule, format!("{chain} has no key {key:?}{present}. {}", fix())));
+            let present = show_keys.then(|| set.keys.names().map(str::to_string).collect());
+            findings.push(Finding::reached(rule, who, via, at, Cause::Missing).with(Detail::Keys(present)));
             None
         }
         Some(facts) if facts.empty => {
-            findings.push(Finding::new(
-                rule,
-                format!("{chain} has key {key:?}, but its value is empty. Put the value in the key."),
-            ));
-            Some(facts.clone())
+            let facts = facts.clone();
+            findings.push(Finding::reached(rule, who, via, at, Cause::Empty));
+            Some(facts)
         }
         Some(facts) => Some(facts.clone()),
     }
 }
 
-fn not_watched(chain: &str) -> Finding {
-    Finding::new(
-        Rule::NotWatched,
-        format!("{chain} is outside the namespaces or selector harness-guard watches; it was not checked."),
-    )
-}
-
 fn check_env(
     harness: &AgentHarness,
-    who: &str,
+    who: &ObjectRef,
     openshell: bool,
     model: Option<&ModelKey>,
     view: &impl ClusterView,
@@ -244,34 +203,22 @@ fn check_env(
     for (i, var) in env.iter().enumerate() {
         let Some(value) = var.value.as_deref() else { continue };
         let name = &var.name;
+        let field = format!("spec.env[{i}]");
         // Digest only when there is a key to compare with: this is on the admission path.
         let holds_key = |m: &&ModelKey| {
             m.digest.is_some_and(|d| !value.trim().is_empty() && view.digester().digest(value.as_bytes()) == d)
         };
         if let Some(model) = model.filter(holds_key) {
-            findings.push(Finding::new(
-                Rule::KeyInEnv,
-                format!(
-                    "{who}: spec.env[{i}] ({name}) holds the model API key from Secret {} as a literal; \
-                     kagent copies spec.env into the sandbox pod verbatim. Remove it: the agent gets the \
-                     key through the OpenShell provider placeholder.",
-                    model.secret
-                ),
-            ));
+            let detail = Detail::Env { name: name.clone(), secret: Some(model.secret.clone()) };
+            findings.push(Finding::on(Rule::KeyInEnv, who, field, Cause::LiteralKey).with(detail));
         } else if openshell && key_var.as_deref() == Some(name.as_str()) && !is_placeholder(value) {
-            findings.push(Finding::new(
-                Rule::KeyInEnv,
-                format!(
-                    "{who}: spec.env[{i}] ({name}) sets the provider key variable to a literal that is \
-                     not an OpenShell placeholder; kagent copies spec.env into the sandbox pod verbatim. \
-                     Remove it, or set it to \"{PLACEHOLDER_PREFIX}{name}\"."
-                ),
-            ));
+            let detail = Detail::Env { name: name.clone(), secret: None };
+            findings.push(Finding::on(Rule::KeyInEnv, who, field, Cause::NotPlaceholder).with(detail));
         }
     }
 }
 
-fn check_channels(harness: &AgentHarness, who: &str, view: &impl ClusterView, findings: &mut Vec<Finding>) {
+fn check_channels(harness: &AgentHarness, who: &ObjectRef, view: &impl ClusterView, findings: &mut Vec<Finding>) {
     let Some(channels) = harness.spec.channels.as_deref() else { return };
     let ns = harness.namespace();
     for (i, channel) in channels.iter().enumerate() {
@@ -285,8 +232,8 @@ fn check_channels(harness: &AgentHarness, who: &str, view: &impl ClusterView, fi
         }
         for (field, credential) in tokens {
             let Some(source) = credential.as_ref().and_then(|c| c.value_from.as_ref()) else { continue };
-            let field = format!("{who}: spec.channels[{i}].{field}.valueFrom");
-            check_value_source(source, ns, &field, view, findings);
+            let field = format!("spec.channels[{i}].{field}.valueFrom");
+            check_value_source(source, ns, who, field, view, findings);
         }
     }
 }
@@ -294,55 +241,64 @@ fn check_channels(harness: &AgentHarness, who: &str, view: &impl ClusterView, fi
 fn check_value_source(
     source: &ValueSource,
     ns: &str,
-    field: &str,
+    who: &ObjectRef,
+    field: String,
     view: &impl ClusterView,
     findings: &mut Vec<Finding>,
 ) {
     let ValueSource { type_, name, key } = source;
-    let chain = format!("{field} → {type_} {ns}/{name}");
-    let fix = || format!("Add the key to the {type_}, or fix the reference.");
-    let missing = || {
-        Finding::new(
-            Rule::ChannelTokens,
-            format!("{chain} does not exist. Create it in namespace {ns} with the key {key:?}, or fix the reference."),
-        )
+    let kind = match type_.as_str() {
+        "Secret" => Kind::Secret,
+        "ConfigMap" => Kind::ConfigMap,
+        other => {
+            let finding = Finding::on(Rule::ChannelTokens, who, format!("{field}.type"), Cause::Invalid);
+            findings.push(finding.with(Detail::Value(other.to_string())));
+            return;
+        }
     };
-    match type_.as_str() {
-        "Secret" => match view.secret(ns, name) {
-            Lookup::Found(set) => {
-                resolve_key(&set, key, &chain, true, Rule::ChannelTokens, findings, fix);
-            }
-            Lookup::Missing => findings.push(missing()),
-            Lookup::NotWatched => findings.push(not_watched(&chain)),
-        },
-        "ConfigMap" => match view.config_map(ns, name) {
-            Lookup::Found(set) => {
-                resolve_key(&set, key, &chain, true, Rule::ChannelTokens, findings, fix);
-            }
-            Lookup::Missing => findings.push(missing()),
-            Lookup::NotWatched => findings.push(not_watched(&chain)),
-        },
-        other => findings.push(Finding::new(
-            Rule::ChannelTokens,
-            format!("{field}.type is {other:?}; it must be Secret or ConfigMap."),
-        )),
+    let target = ObjectRef::new(kind, ns, name.as_str());
+    let via = [Hop { field, value: None, to: target.clone() }];
+    let at = target.at(data_field(key));
+    let rule = Rule::ChannelTokens;
+    let lookup = match kind {
+        Kind::Secret => view.secret(ns, name).map(|set| resolve_key(&set, who, &via, at.clone(), true, rule, findings)),
+        _ => view.config_map(ns, name).map(|set| resolve_key(&set, who, &via, at.clone(), true, rule, findings)),
+    };
+    match lookup {
+        Lookup::Found(_) => {}
+        Lookup::Missing => findings.push(Finding::reached(rule, who, &via, at, Cause::Missing).with(Detail::Absent)),
+        Lookup::NotWatched => findings.push(Finding::reached(Rule::NotWatched, who, &via, at, Cause::NotWatched)),
     }
 }
 
+/// Why `spec.modelConfigRef` is not a ModelConfig reference.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RefError {
+    /// `a/b/c`.
+    #[error("more than one \"/\"")]
+    TooManySlashes,
+    /// The namespace part is not a DNS-1123 label.
+    #[error("namespace {0:?} is not a DNS-1123 label")]
+    Namespace(String),
+    /// The name part is not a DNS-1123 subdomain.
+    #[error("name {0:?} is not a DNS-1123 name")]
+    Name(String),
+}
+
 /// Splits `name` or `namespace/name`, checking both parts are DNS-1123 names.
-pub fn parse_model_config_ref<'a>(reference: &'a str, default_ns: &'a str) -> Result<(&'a str, &'a str), String> {
+pub fn parse_model_config_ref<'a>(reference: &'a str, default_ns: &'a str) -> Result<(&'a str, &'a str), RefError> {
     let (ns, name) = match reference.split_once('/') {
         None => (default_ns, reference),
-        Some((_, rest)) if rest.contains('/') => return Err("more than one \"/\"".to_string()),
+        Some((_, rest)) if rest.contains('/') => return Err(RefError::TooManySlashes),
         Some((ns, name)) => {
             if !is_dns1123_label(ns) {
-                return Err(format!("namespace {ns:?} is not a DNS-1123 label"));
+                return Err(RefError::Namespace(ns.to_string()));
             }
             (ns, name)
         }
     };
     if !is_dns1123_subdomain(name) {
-        return Err(format!("name {name:?} is not a DNS-1123 name"));
+        return Err(RefError::Name(name.to_string()));
     }
     Ok((ns, name))
 }

@@ -1,23 +1,7 @@
-//! Findings, and the verdict the policy makes of them.
+//! The verdict the policy makes of findings.
 
-use super::policy::{Action, Policy, Rule};
-
-/// One problem a rule found. The message is user text: it names the object, the field, what was
-/// looked for and the fix, and never a value.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Finding {
-    /// The rule that found it.
-    pub rule: Rule,
-    /// The message shown to the user.
-    pub message: String,
-}
-
-impl Finding {
-    /// A finding of `rule`.
-    pub fn new(rule: Rule, message: impl Into<String>) -> Self {
-        Self { rule, message: message.into() }
-    }
-}
+use super::finding::Finding;
+use super::policy::{Action, Policy};
 
 /// The answer to one admission request.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -29,9 +13,6 @@ pub struct Verdict {
     /// Operations that mutate the object (mutating webhook only).
     pub patch: Vec<json_patch::PatchOperation>,
 }
-
-/// The apiserver drops a warning with any control character and truncates past 256 characters.
-pub const MAX_WARNING_CHARS: usize = 256;
 
 impl Verdict {
     /// Sorts findings by the action the policy gives their rule.
@@ -59,16 +40,6 @@ impl Verdict {
         self.denials.is_empty()
     }
 
-    /// The denial message: one finding per line.
-    pub fn denial_message(&self) -> String {
-        self.denials.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("\n")
-    }
-
-    /// Warnings as the apiserver will pass them on: one line each, at most 256 characters.
-    pub fn warning_lines(&self) -> Vec<String> {
-        self.warnings.iter().map(|f| warning_line(&f.message)).collect()
-    }
-
     /// The rules that decided, for metrics.
     pub fn verdict_label(&self) -> &'static str {
         match (self.allowed(), self.warnings.is_empty(), self.patch.is_empty()) {
@@ -80,46 +51,25 @@ impl Verdict {
     }
 }
 
-/// Makes `text` a valid admission warning: control characters become spaces and the text is cut
-/// to [`MAX_WARNING_CHARS`] with an ellipsis.
-pub fn warning_line(text: &str) -> String {
-    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    if clean.chars().count() <= MAX_WARNING_CHARS {
-        return clean;
-    }
-    let mut cut: String = clean.chars().take(MAX_WARNING_CHARS - 1).collect();
-    cut.push('…');
-    cut
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn warnings_are_single_line_and_short() {
-        let line = warning_line(&format!("a\nb\tc{}", "x".repeat(400)));
-        assert!(!line.chars().any(char::is_control));
-        assert_eq!(line.chars().count(), MAX_WARNING_CHARS);
-        assert!(line.starts_with("a b c"));
-        assert_eq!(warning_line("short"), "short");
-    }
+    use crate::core::finding::{Cause, Kind, ObjectRef};
+    use crate::core::policy::Rule;
 
     #[test]
     fn policy_actions_sort_findings() {
         let mut policy = Policy::default();
         policy.rules.insert(Rule::ModelConfigExists, Action::Warn);
         policy.rules.insert(Rule::ChannelTokens, Action::Off);
+        let h = ObjectRef::new(Kind::AgentHarness, "team-a", "h");
+        let finding = |rule| Finding::on(rule, &h, "spec", Cause::Missing);
         let v = Verdict::judge(
-            vec![
-                Finding::new(Rule::ModelConfigExists, "a"),
-                Finding::new(Rule::ChannelTokens, "b"),
-                Finding::new(Rule::ModelSecretResolves, "c"),
-            ],
+            vec![finding(Rule::ModelConfigExists), finding(Rule::ChannelTokens), finding(Rule::ModelSecretResolves)],
             &policy,
         );
-        assert_eq!(v.denials, vec![Finding::new(Rule::ModelSecretResolves, "c")]);
-        assert_eq!(v.warnings, vec![Finding::new(Rule::ModelConfigExists, "a")]);
+        assert_eq!(v.denials, vec![finding(Rule::ModelSecretResolves)]);
+        assert_eq!(v.warnings, vec![finding(Rule::ModelConfigExists)]);
         assert_eq!(v.verdict_label(), "denied");
     }
 }

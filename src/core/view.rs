@@ -21,6 +21,17 @@ pub enum Lookup<T> {
     NotWatched,
 }
 
+impl<T> Lookup<T> {
+    /// Maps a found object, keeping `Missing` and `NotWatched`.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Lookup<U> {
+        match self {
+            Lookup::Found(t) => Lookup::Found(f(t)),
+            Lookup::Missing => Lookup::Missing,
+            Lookup::NotWatched => Lookup::NotWatched,
+        }
+    }
+}
+
 /// A keyed digest (HMAC-SHA256 under a per-process random key) of a value. The only form in
 /// which harness-guard keeps and compares Secret and ConfigMap values.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

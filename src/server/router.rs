@@ -215,7 +215,7 @@ async fn admit(state: Arc<AppState>, webhook: Webhook, params: Params, headers: 
     let elapsed = started.elapsed();
     state.metrics.request(webhook.name(), kind, operation, verdict, elapsed.as_secs_f64());
     for (finding, action) in admission::findings(&reviewed.verdict) {
-        state.metrics.finding(finding.rule.name(), action);
+        state.metrics.finding(finding.rule.name(), finding.cause.name(), action);
     }
     if reviewed.unhandled {
         state.metrics.unhandled(kind);

@@ -1,0 +1,256 @@
+//! The wording users read, pinned apart from the rules: each finding the core makes, rendered.
+//! The rule tests assert on (rule, place, cause); this file is the one to change with the text.
+
+use harness_guard::core::finding::{Cause, Detail, Finding, Hop, Kind, ObjectRef, data_field};
+use harness_guard::core::message::render;
+use harness_guard::core::policy::Rule;
+
+fn harness() -> ObjectRef {
+    ObjectRef::new(Kind::AgentHarness, "team-a", "coder")
+}
+
+fn pod() -> ObjectRef {
+    ObjectRef::new(Kind::Pod, "openshell", "team-a-coder")
+}
+
+/// `spec.modelConfigRef "gpt" → ModelConfig team-a/gpt`, then `→ Secret team-a/openai` with `secret`.
+fn model_chain(secret: bool) -> Vec<Hop> {
+    let mc = ObjectRef::new(Kind::ModelConfig, "team-a", "gpt");
+    let mut via = vec![Hop { field: "spec.modelConfigRef".into(), value: Some("gpt".into()), to: mc }];
+    if secret {
+        let to = ObjectRef::new(Kind::Secret, "team-a", "openai");
+        via.push(Hop { field: "spec.apiKeySecret".into(), value: None, to });
+    }
+    via
+}
+
+fn key_at(kind: Kind, name: &str, key: &str) -> harness_guard::core::finding::At {
+    ObjectRef::new(kind, "team-a", name).at(data_field(key))
+}
+
+fn cases() -> Vec<(Finding, &'static str)> {
+    let h = harness();
+    let mc = ObjectRef::new(Kind::ModelConfig, "team-a", "gpt");
+    let chain = model_chain(false);
+    let secret_chain = model_chain(true);
+    let channel = vec![Hop {
+        field: "spec.channels[0].slack.botToken.valueFrom".into(),
+        value: None,
+        to: ObjectRef::new(Kind::Secret, "team-a", "slack"),
+    }];
+    vec![
+        (
+            Finding::on(Rule::ModelConfigRef, &h, "spec.modelConfigRef", Cause::Invalid)
+                .with(Detail::BadRef { reference: "a/b/c".into(), why: "more than one \"/\"".into() }),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"a/b/c\" is not a ModelConfig reference (more than one \"/\"). Write \"name\" for a ModelConfig in namespace team-a, or \"namespace/name\".",
+        ),
+        (
+            Finding::reached(Rule::ModelConfigExists, &h, &chain, mc.whole(), Cause::Missing),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt does not exist. Create the ModelConfig, or fix spec.modelConfigRef.",
+        ),
+        (
+            Finding::reached(Rule::NotWatched, &h, &chain, mc.whole(), Cause::NotWatched),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt is outside the namespaces or selector harness-guard watches; it was not checked.",
+        ),
+        (
+            Finding::reached(Rule::ModelSecretNamed, &h, &chain, mc.at("spec.apiKeySecret"), Cause::Unset)
+                .with(Detail::NoKeySecret { provider: "Ollama".into(), openshell: true, both: true }),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt names no API key Secret (spec.apiKeySecret and spec.apiKeySecretKey are unset); on OpenShell kagent needs an API key for every provider, Ollama included. Set spec.apiKeySecret and spec.apiKeySecretKey on the ModelConfig.",
+        ),
+        (
+            Finding::reached(Rule::ModelSecretNamed, &h, &chain, mc.at("spec.apiKeySecretKey"), Cause::Unset)
+                .with(Detail::NoKeySecret { provider: "OpenAI".into(), openshell: false, both: false }),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt names no API key Secret (spec.apiKeySecretKey is unset); kagent hands the key to the agent from that Secret. Set spec.apiKeySecret and spec.apiKeySecretKey on the ModelConfig.",
+        ),
+        (
+            Finding::reached(Rule::ModelSecretNamed, &h, &chain, mc.at("spec.apiKeyPassthrough"), Cause::Unsupported),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt sets spec.apiKeyPassthrough, which kagent's OpenShell runtime rejects. Set spec.apiKeySecret and spec.apiKeySecretKey on the ModelConfig instead.",
+        ),
+        (
+            Finding::reached(Rule::ModelSecretNamed, &h, &chain, mc.at("spec.provider"), Cause::Unsupported)
+                .with(Detail::Provider("SAPAICore".into())),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt uses provider SAPAICore, which kagent's OpenShell runtime does not support. Use another provider for this harness.",
+        ),
+        (
+            Finding::reached(
+                Rule::ModelSecretResolves,
+                &h,
+                &secret_chain,
+                key_at(Kind::Secret, "openai", "api-key"),
+                Cause::Missing,
+            )
+            .with(Detail::Absent),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt → Secret team-a/openai does not exist. Create it in namespace team-a with the key \"api-key\", or fix spec.apiKeySecret on the ModelConfig.",
+        ),
+        (
+            Finding::reached(
+                Rule::ModelSecretResolves,
+                &h,
+                &secret_chain,
+                key_at(Kind::Secret, "openai", "api-key"),
+                Cause::Missing,
+            )
+            .with(Detail::Keys(Some(vec!["OPENAI_API_KEY".into(), "other".into()]))),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt → Secret team-a/openai has no key \"api-key\" (keys present: OPENAI_API_KEY, other). Add the key to the Secret or set spec.apiKeySecretKey on the ModelConfig.",
+        ),
+        (
+            Finding::reached(
+                Rule::ModelSecretResolves,
+                &h,
+                &secret_chain,
+                key_at(Kind::Secret, "openai", "api-key"),
+                Cause::Missing,
+            )
+            .with(Detail::Keys(None)),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt → Secret team-a/openai has no key \"api-key\". Add the key to the Secret or set spec.apiKeySecretKey on the ModelConfig.",
+        ),
+        (
+            Finding::reached(
+                Rule::ModelSecretResolves,
+                &h,
+                &secret_chain,
+                key_at(Kind::Secret, "openai", "api-key"),
+                Cause::Empty,
+            ),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt → Secret team-a/openai has key \"api-key\", but its value is empty. Put the value in the key.",
+        ),
+        (
+            Finding::reached(
+                Rule::ProducedSecret,
+                &h,
+                &secret_chain,
+                key_at(Kind::Secret, "openai", "api-key"),
+                Cause::Pending,
+            )
+            .with(Detail::Producer("ExternalSecret team-a/openai".into())),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt → Secret team-a/openai will be produced by ExternalSecret team-a/openai; key \"api-key\" cannot be checked until it exists.",
+        ),
+        (
+            Finding::reached(Rule::ChannelTokens, &h, &channel, key_at(Kind::Secret, "slack", "bot"), Cause::Missing)
+                .with(Detail::Keys(Some(vec!["app".into()]))),
+            "AgentHarness team-a/coder: spec.channels[0].slack.botToken.valueFrom → Secret team-a/slack has no key \"bot\" (keys present: app). Add the key to the Secret, or fix the reference.",
+        ),
+        (
+            Finding::reached(Rule::ChannelTokens, &h, &channel, key_at(Kind::Secret, "slack", "bot"), Cause::Missing)
+                .with(Detail::Absent),
+            "AgentHarness team-a/coder: spec.channels[0].slack.botToken.valueFrom → Secret team-a/slack does not exist. Create it in namespace team-a with the key \"bot\", or fix the reference.",
+        ),
+        (
+            Finding::on(Rule::ChannelTokens, &h, "spec.channels[0].slack.botToken.valueFrom.type", Cause::Invalid)
+                .with(Detail::Value("Vault".into())),
+            "AgentHarness team-a/coder: spec.channels[0].slack.botToken.valueFrom.type is \"Vault\"; it must be Secret or ConfigMap.",
+        ),
+        (
+            Finding::on(Rule::KeyInEnv, &h, "spec.env[0]", Cause::LiteralKey)
+                .with(Detail::Env { name: "LLM_TOKEN".into(), secret: Some("team-a/openai".into()) }),
+            "AgentHarness team-a/coder: spec.env[0] (LLM_TOKEN) holds the model API key from Secret team-a/openai as a literal; kagent copies spec.env into the sandbox pod verbatim. Remove it: the agent gets the key through the OpenShell provider placeholder.",
+        ),
+        (
+            Finding::on(Rule::KeyInEnv, &h, "spec.env[1]", Cause::NotPlaceholder)
+                .with(Detail::Env { name: "OPENAI_API_KEY".into(), secret: None }),
+            "AgentHarness team-a/coder: spec.env[1] (OPENAI_API_KEY) sets the provider key variable to a literal that is not an OpenShell placeholder; kagent copies spec.env into the sandbox pod verbatim. Remove it, or set it to \"openshell:resolve:env:OPENAI_API_KEY\".",
+        ),
+        (
+            Finding::reached(Rule::AllowedDomains, &h, &chain, h.at("spec.network.allowedDomains"), Cause::NotAllowed)
+                .with(Detail::Host("litellm.example".into())),
+            "AgentHarness team-a/coder: LLM host litellm.example (ModelConfig team-a/gpt) is not in spec.network.allowedDomains; the sandbox will likely block its calls. Add it there.",
+        ),
+        (
+            Finding::on(
+                Rule::PodSecretRef,
+                &pod(),
+                "spec.containers[0].env[3].valueFrom.secretKeyRef",
+                Cause::NotAllowed,
+            )
+            .with(Detail::SecretRef {
+                container: "agent".into(),
+                source: "env OPENAI_API_KEY".into(),
+                key: Some("key".into()),
+                secret: "openai".into(),
+            }),
+            "Pod openshell/team-a-coder: container agent env OPENAI_API_KEY takes key \"key\" of Secret openai (secretKeyRef); sandbox pods get credentials only through OpenShell provider placeholders. Remove the reference, or list the Secret in sandbox.allowedSecretRefs in the policy.",
+        ),
+        (
+            Finding::on(Rule::PodSecretRef, &pod(), "spec.containers[0].envFrom[0].secretRef", Cause::NotAllowed).with(
+                Detail::SecretRef {
+                    container: "agent".into(),
+                    source: "envFrom[0]".into(),
+                    key: None,
+                    secret: "openai".into(),
+                },
+            ),
+            "Pod openshell/team-a-coder: container agent envFrom[0] takes every key of Secret openai; sandbox pods get credentials only through OpenShell provider placeholders. Remove the reference, or list the Secret in sandbox.allowedSecretRefs in the policy.",
+        ),
+        (
+            Finding::on(Rule::PodLiteralKey, &pod(), "spec.containers[0].env[2].value", Cause::LiteralKey)
+                .with(Detail::ContainerEnv { container: "agent".into(), var: "LLM".into() }),
+            "Pod openshell/team-a-coder: container agent env LLM holds a ModelConfig's API key as a literal value; the real key must never land in a sandbox pod. Remove it: the agent gets a placeholder and the OpenShell proxy resolves it.",
+        ),
+        (
+            Finding::on(Rule::ProxyEnvConflict, &pod(), "spec.containers[0].env[0]", Cause::Conflict)
+                .with(Detail::ContainerEnv { container: "agent".into(), var: "HTTPS_PROXY".into() }),
+            "Pod openshell/team-a-coder: container agent already sets HTTPS_PROXY to another value; left as is (set sandbox.overwrite: true in the policy to replace it).",
+        ),
+        (
+            Finding::on(Rule::SandboxOwner, &pod(), "metadata.name", Cause::NoOwner),
+            "Pod openshell/team-a-coder: no AgentHarness has the sandbox name \"team-a-coder\" (<namespace>-<name> or status.backendRef.id); proxy environment injected, no provider annotation added.",
+        ),
+        (
+            Finding::on(Rule::SandboxOwner, &pod(), "metadata.name", Cause::SeveralOwners)
+                .with(Detail::Owners(vec!["team-a/coder".into(), "team-a/other".into()])),
+            "Pod openshell/team-a-coder: the sandbox name matches 2 AgentHarnesses (team-a/coder, team-a/other); proxy environment injected, no provider annotation added.",
+        ),
+        (
+            Finding::reached(Rule::SandboxOwner, &pod(), &[], h.at("spec.modelConfigRef"), Cause::Missing)
+                .with(Detail::Harness("team-a/coder".into())),
+            "Pod openshell/team-a-coder: AgentHarness team-a/coder has no ModelConfig harness-guard can read; no provider annotation added.",
+        ),
+        (
+            Finding::on(Rule::ReferenceInUse, &ObjectRef::new(Kind::Secret, "team-a", "openai"), "", Cause::InUse)
+                .with(Detail::Dependents {
+                    deleted: true,
+                    count: 5,
+                    shown: vec!["team-a/a".into(), "team-a/b".into(), "team-a/c".into()],
+                }),
+            "Deleting Secret team-a/openai breaks 5 harnesses: team-a/a, team-a/b, team-a/c and 2 more",
+        ),
+        (
+            Finding::on(Rule::ReferenceInUse, &mc, "", Cause::InUse).with(Detail::Dependents {
+                deleted: false,
+                count: 1,
+                shown: vec!["team-a/coder".into()],
+            }),
+            "This change to ModelConfig team-a/gpt breaks 1 harness: team-a/coder",
+        ),
+        (
+            Finding::on(Rule::Unreadable, &pod(), "", Cause::Unreadable)
+                .with(Detail::Error("spec.containers: invalid type: string \"x\", expected a sequence".into())),
+            "harness-guard cannot read Pod openshell/team-a-coder: spec.containers: invalid type: string \"x\", expected a sequence. Fix the object.",
+        ),
+        (
+            Finding::on(Rule::Unreadable, &h, "", Cause::Unreadable).with(Detail::Error("spec: bad".into())),
+            "harness-guard cannot read AgentHarness team-a/coder: spec: bad. Fix the object, or check that the kagent CRD version is one harness-guard supports.",
+        ),
+    ]
+}
+
+#[test]
+fn every_message_as_users_read_it() {
+    let mut failures = Vec::new();
+    for (finding, expected) in cases() {
+        let got = render(&finding);
+        if got != expected {
+            failures.push(format!("{:?}\n  got  {got}\n  want {expected}", finding.id()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn places_read_as_field_of_object() {
+    let secret = ObjectRef::new(Kind::Secret, "team-a", "openai");
+    assert_eq!(secret.at(data_field("api-key")).to_string(), "data[api-key] of Secret team-a/openai");
+    assert_eq!(secret.whole().to_string(), "Secret team-a/openai");
+    assert_eq!(harness_guard::core::finding::data_key("data[a.b]"), Some("a.b"));
+    assert_eq!(harness_guard::core::finding::data_key("spec.env[0]"), None);
+}
