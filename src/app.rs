@@ -91,7 +91,11 @@ pub async fn start(
     });
     let certs = CertSource::new();
     let (cert_task, ca_file) = start_certs(&args, client.as_ref().ok(), elector.clone(), &certs, &readiness, &metrics)?;
-    let events = client.as_ref().ok().zip(elector).map(|(client, elector)| Events { client: client.clone(), elector });
+    let events = client.as_ref().ok().zip(elector).map(|(client, elector)| Events {
+        client: client.clone(),
+        elector,
+        namespaces: policy.watch.namespaces.clone(),
+    });
     let watch_tasks = match client {
         Ok(client) => Some(watchers::spawn_watchers(client, feeds, &policy.watch, digester, metrics.clone())),
         Err(dir) => {

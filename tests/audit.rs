@@ -11,6 +11,14 @@ use common::fixtures::repo_file;
 use common::server::{TestServer, eventually, health_get};
 use serde_json::json;
 
+/// `harness_guard_audit_passes_total`: passes the continuous audit has completed.
+async fn passes(health: std::net::SocketAddr) -> u64 {
+    let (_, text) = health_get(health, "/metrics").await.unwrap();
+    let line =
+        text.lines().find(|l| l.starts_with("harness_guard_audit_passes_total ")).expect("audit passes exported");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
 async fn cluster() -> FakeApi {
     FakeApi::start(&std::fs::read_to_string(repo_file("examples/cluster/00-good.yaml")).unwrap(), true).await
 }
@@ -84,10 +92,15 @@ async fn continuous_audit_counts_and_records_one_event_per_change() {
     assert_eq!(event["metadata"]["namespace"], "team-a");
     assert_eq!(api.get("Lease", "harness-guard", "harness-guard").unwrap()["spec"]["holderIdentity"], "replica-a");
 
+    let label = event["metadata"]["labels"]["harness-guard.dev/audit-fingerprint"].as_str().unwrap();
+    assert!(label.len() == 16 && label.bytes().all(|b| b.is_ascii_hexdigit()), "{label}");
+
     // Changes that leave the violation as it is (a resync, an unrelated object) record nothing new.
+    let before = passes(health).await;
     api.apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "unrelated", "namespace": "team-a"}, "data": {"a": "b"}}));
     api.apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "unrelated", "namespace": "team-a"}, "data": {"a": "c"}}));
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    eventually(Duration::from_secs(10), "an audit pass after the changes", async || passes(health).await > before)
+        .await;
     assert_eq!(api.list("Event").len(), 1, "once per change, not once per resync");
 
     // Restoring the Secret clears the metric; breaking it another way records a new Event.
@@ -99,4 +112,31 @@ async fn continuous_audit_counts_and_records_one_event_per_change() {
         scrape().await.contains(&format!("{}0", metric("model-secret-resolves")))
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_leader_reads_back_what_was_reported() {
+    let api = cluster().await;
+    api.delete("Secret", "team-a", "litellm-key");
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = TestServer::cluster(&api, dir.path(), &["--identity", "replica-a"]).await;
+    first.wait_ready(Duration::from_secs(10)).await;
+    eventually(Duration::from_secs(10), "one Event recorded", async || api.list("Event").len() == 1).await;
+    first.shutdown();
+    drop(first);
+
+    // A new process holds nothing in memory: only the Event it reads back keeps it quiet.
+    let second = TestServer::cluster(&api, dir.path(), &["--identity", "replica-a"]).await;
+    second.wait_ready(Duration::from_secs(10)).await;
+    let health = second.running.health_addr;
+    eventually(Duration::from_secs(10), "an audit pass as leader", async || passes(health).await >= 1).await;
+    assert_eq!(api.list("Event").len(), 1, "the restart reported the same violation again");
+    // The test API server does not replay what a watch missed: wait for the second process's
+    // four watches before changing anything.
+    eventually(Duration::from_secs(10), "the restarted replica watches", async || api.count("watch") >= 8).await;
+
+    // A violation that changes is reported again, by the same restarted replica.
+    api.apply(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "litellm-key", "namespace": "team-a"}, "data": {"OPENAI_API_KEY": ""}}));
+    eventually(Duration::from_secs(10), "a second Event for the new violation", async || api.list("Event").len() == 2)
+        .await;
 }

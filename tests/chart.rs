@@ -386,7 +386,7 @@ fn check_case(case: &str, objects: &[Value]) {
         for rule in read_rules(role) {
             let resources = rule.resources.clone().unwrap_or_default();
             let expected: &[&str] =
-                if resources == ["events"] { &["create", "patch"] } else { &["get", "list", "watch"] };
+                if resources == ["events"] { &["create", "patch", "list"] } else { &["get", "list", "watch"] };
             assert_eq!(rule.verbs, expected, "{case}: {resources:?}");
             assert!(rule.resource_names.is_none());
             assert!(

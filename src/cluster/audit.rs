@@ -1,10 +1,12 @@
 //! Continuous audit: whenever the cluster view changes, every AgentHarness is judged again with
 //! the webhook's rules. The counts go to `harness_guard_violations{rule}`; a harness whose
 //! violations changed gets one Kubernetes Event (reason `HarnessGuardViolation`), written only by
-//! the Lease holder, and not again on a resync that changes nothing.
+//! the Lease holder, and not again on a resync that changes nothing. "Changed" compares a
+//! fingerprint of the violations' identities (rule, place, cause; never their wording), which
+//! each Event carries as a label: a replica that takes the Lease (after a restart or a leader
+//! change) reads back what was already reported instead of reporting every harness again.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 
 use super::lease::Elector;
 use super::view::View;
@@ -26,6 +28,8 @@ use crate::telemetry::Metrics;
 
 /// The Event reason.
 pub const REASON: &str = "HarnessGuardViolation";
+/// The label on each audit Event holding the fingerprint of the violations it reports.
+pub const FINGERPRINT_LABEL: &str = "harness-guard.dev/audit-fingerprint";
 /// Longest Event note the API accepts.
 const MAX_NOTE: usize = 1024;
 
@@ -35,6 +39,8 @@ pub struct Events {
     pub client: kube::Client,
     /// Only the Lease holder writes.
     pub elector: Arc<Elector>,
+    /// Where earlier Events are read back from: these namespaces, or all when empty.
+    pub namespaces: Vec<String>,
 }
 
 /// The audit loop's state.
@@ -44,21 +50,35 @@ pub struct Auditor {
     metrics: Arc<Metrics>,
     events: Option<Events>,
     /// What each harness's violations looked like when last reported.
-    reported: HashMap<Key, u64>,
+    reported: HashMap<Key, String>,
+    /// True while this replica held the Lease at the last pass.
+    leading: bool,
 }
 
-fn fingerprint(report: &Report) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for line in report.findings.iter().filter(|l| l.verdict == Outcome::Deny) {
-        line.message.hash(&mut h);
-    }
-    h.finish()
+/// A stable fingerprint of a harness's violations: the harness's uid (a recreated harness is a
+/// new one) and the sorted identities of its denials. 16 hex digits, a valid label value.
+pub fn fingerprint(uid: Option<&str>, report: &Report) -> String {
+    let mut ids: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|l| l.verdict == Outcome::Deny)
+        .map(|l| {
+            let (rule, at, cause) = l.id();
+            let o = &at.object;
+            format!("{rule}\t{}\t{}\t{}\t{}\t{}", o.kind.name(), o.namespace, o.name, at.field, cause.name())
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let text = format!("{}\n{}", uid.unwrap_or(""), ids.join("\n"));
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    digest.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Auditor {
     /// An auditor; without `events` it only keeps the metric.
     pub fn new(view: Arc<View>, policy: Arc<Policy>, metrics: Arc<Metrics>, events: Option<Events>) -> Self {
-        Self { view, policy, metrics, events, reported: HashMap::new() }
+        Self { view, policy, metrics, events, reported: HashMap::new(), leading: false }
     }
 
     /// Audits once the view is synced, then after every change (bursts coalesced by `debounce`).
@@ -88,21 +108,33 @@ impl Auditor {
         let only: Vec<Report> = reports.iter().map(|(_, r)| r.clone()).collect();
         self.metrics.set_violations(&violations(&only));
         tracing::debug!(harnesses = only.len(), broken = only.iter().filter(|r| !r.allowed).count(), "audit pass");
-        let broken: HashMap<Key, (Arc<AgentHarness>, &Report, u64)> = reports
+        let broken: HashMap<Key, (Arc<AgentHarness>, &Report, String)> = reports
             .iter()
             .filter(|(_, r)| !r.allowed)
-            .map(|(h, r)| (key_of(&h.metadata), (h.clone(), r, fingerprint(r))))
+            .map(|(h, r)| (key_of(&h.metadata), (h.clone(), r, fingerprint(h.metadata.uid.as_deref(), r))))
             .collect();
-        let changed: Vec<&(Arc<AgentHarness>, &Report, u64)> =
-            broken.iter().filter(|(k, (_, _, fp))| self.reported.get(*k) != Some(fp)).map(|(_, v)| v).collect();
-        let mut next: HashMap<Key, u64> = broken.iter().map(|(k, (_, _, fp))| (k.clone(), *fp)).collect();
-        if let (Some(events), false) = (&self.events, changed.is_empty()) {
+        if let Some(events) = &self.events {
             let leader = events.elector.try_lead().await.unwrap_or_else(|error| {
                 tracing::warn!(%error, "cannot read the Lease; not writing audit Events this round");
                 false
             });
-            for (harness, report, _) in changed.iter().filter(|_| leader) {
-                if let Err(error) = emit(&events.client, events.elector.identity(), harness, report).await {
+            if leader && !self.leading {
+                // Newly leading: what earlier leaders reported is in the Events they wrote.
+                match read_back(events).await {
+                    Ok(reported) => self.reported = reported,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot read back earlier audit Events; reporting from memory")
+                    }
+                }
+            }
+            self.leading = leader;
+        }
+        let changed: Vec<&(Arc<AgentHarness>, &Report, String)> =
+            broken.iter().filter(|(k, (_, _, fp))| self.reported.get(*k) != Some(fp)).map(|(_, v)| v).collect();
+        let mut next: HashMap<Key, String> = broken.iter().map(|(k, (_, _, fp))| (k.clone(), fp.clone())).collect();
+        if let (Some(events), true) = (&self.events, self.leading) {
+            for (harness, report, fp) in changed {
+                if let Err(error) = emit(&events.client, events.elector.identity(), harness, report, fp).await {
                     tracing::warn!(%error, harness = %harness.key(), "cannot record the audit Event; retrying on the next change");
                     // Not recorded: try again next time.
                     next.remove(&key_of(&harness.metadata));
@@ -110,8 +142,39 @@ impl Auditor {
             }
         }
         self.reported = next;
+        self.metrics.audit_pass();
         only
     }
+}
+
+/// The fingerprint of the newest audit Event per harness, from the API.
+async fn read_back(events: &Events) -> Result<HashMap<Key, String>, kube::Error> {
+    let params = ListParams::default().labels(FINGERPRINT_LABEL);
+    let apis: Vec<Api<Event>> = if events.namespaces.is_empty() {
+        vec![Api::all(events.client.clone())]
+    } else {
+        events.namespaces.iter().map(|ns| Api::namespaced(events.client.clone(), ns)).collect()
+    };
+    let mut newest: HashMap<Key, (Option<Timestamp>, String)> = HashMap::new();
+    for api in apis {
+        for event in api.list(&params).await?.items {
+            let Some(fp) = event.metadata.labels.as_ref().and_then(|l| l.get(FINGERPRINT_LABEL)).cloned() else {
+                continue;
+            };
+            let Some(regarding) = event.regarding.filter(|r| r.kind.as_deref() == Some("AgentHarness")) else {
+                continue;
+            };
+            let key: Key = (regarding.namespace.unwrap_or_default(), regarding.name.unwrap_or_default());
+            let when = event.event_time.map(|t| t.0).or(event.metadata.creation_timestamp.map(|t| t.0));
+            match newest.get(&key) {
+                Some((seen, _)) if *seen >= when => {}
+                _ => {
+                    newest.insert(key, (when, fp));
+                }
+            }
+        }
+    }
+    Ok(newest.into_iter().map(|(k, (_, fp))| (k, fp)).collect())
 }
 
 async fn emit(
@@ -119,6 +182,7 @@ async fn emit(
     identity: &str,
     harness: &AgentHarness,
     report: &Report,
+    fingerprint: &str,
 ) -> Result<(), kube::Error> {
     let ns = harness.namespace().to_string();
     let name = harness.metadata.name.clone().unwrap_or_default();
@@ -141,6 +205,7 @@ async fn emit(
         metadata: ObjectMeta {
             generate_name: Some(format!("{name}.")),
             namespace: Some(ns.clone()),
+            labels: Some([(FINGERPRINT_LABEL.to_string(), fingerprint.to_string())].into()),
             ..Default::default()
         },
         event_time: Some(MicroTime(Timestamp::now())),
