@@ -74,6 +74,22 @@ spec: {{backend: openclaw, modelConfigRef: litellm-gpt}}
 ---
 apiVersion: kagent.dev/v1alpha2
 kind: AgentHarness
+metadata: {{name: literals, namespace: team-a}}
+spec:
+  backend: openclaw
+  runtime: substrate
+  substrate: {{gatewayToken: "{MARKER}"}}
+  env: [{{name: LLM, value: "{MARKER}"}}]
+  channels:
+  - name: main
+    type: slack
+    slack: {{botToken: {{value: "{MARKER}"}}, appToken: {{value: "{MARKER}"}}}}
+  - name: tg
+    type: telegram
+    telegram: {{botToken: {{value: "{MARKER}"}}}}
+---
+apiVersion: kagent.dev/v1alpha2
+kind: AgentHarness
 metadata: {{name: unreadable, namespace: team-a}}
 spec: {{backend: openclaw, env: "{MARKER}"}}
 "#
@@ -164,7 +180,7 @@ async fn no_value_leaks_on_the_builtin_default() {
     .await;
     let error = refused.err().expect("an unreadable manifest stops the server").to_string();
     assert!(
-        error.contains("cluster.yaml: document 5 (AgentHarness team-a/unreadable): spec.env: invalid type"),
+        error.contains("cluster.yaml: document 6 (AgentHarness team-a/unreadable): spec.env: invalid type"),
         "{error}"
     );
     assert!(!error.contains(MARKER), "{error}");
@@ -185,14 +201,17 @@ async fn no_value_leaks_in_cluster_mode() {
     let server = TestServer::cluster(&api, dir.path(), &[]).await;
     server.wait_ready(Duration::from_secs(10)).await;
     let view = &server.running.state.view;
+    // Harnesses and ModelConfigs serialize every string they hold (literals as they are kept);
+    // Secrets and ConfigMaps hold no text type for a value at all.
     let stored = format!(
-        "{:?}{:?}{:?}{:?}",
+        "{:?}{:?}{}{}",
         view.secrets.all(),
         view.config_maps.all(),
-        view.harnesses.all(),
-        view.model_configs.all()
+        serde_json::to_string(&view.harnesses.all().iter().map(|h| &**h).collect::<Vec<_>>()).unwrap(),
+        serde_json::to_string(&view.model_configs.all().iter().map(|m| &**m).collect::<Vec<_>>()).unwrap()
     );
     assert!(stored.contains("litellm-key") && stored.contains("applied"), "the view holds the objects");
+    assert!(stored.contains("\"literals\"") && stored.contains("\"inlineGatewayToken\":true"), "{stored}");
     assert!(!stored.contains(MARKER), "plaintext value held in the view: {stored}");
     assert!(!stored.contains("last-applied-configuration"), "last-applied annotation kept");
     assert_denied_without_value(&drive(&server).await);
@@ -207,9 +226,15 @@ fn stored_forms_hold_no_value() {
     let docs: Vec<Value> = serde_saphyr::from_multiple(&cluster_yaml()).unwrap();
     let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(docs[0].clone()).unwrap();
     let cm: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(docs[1].clone()).unwrap();
-    let harness: harness_guard::core::model::AgentHarness = serde_json::from_value(docs[3].clone()).unwrap();
-    assert!(format!("{secret:?}{cm:?}{harness:?}").contains(MARKER), "inputs carry the marker");
-    let stored = format!("{:?}{:?}{:?}", secret.ingest(&digester), cm.ingest(&digester), harness.ingest(&digester));
+    let harness: harness_guard::core::model::AgentHarness = serde_json::from_value(docs[4].clone()).unwrap();
+    let read = serde_json::to_string(&harness).unwrap();
+    // Env values and the four inline tokens are read as text; the gateway token is dropped as read.
+    assert_eq!(read.matches(MARKER).count(), 4, "inputs carry the marker: {read}");
+    let harness = harness.ingest(&digester);
+    let kept = serde_json::to_string(&harness).unwrap();
+    assert!(!kept.contains(MARKER), "{kept}");
+    assert!(kept.contains("\"placeholder\":false") && kept.contains("\"inlineGatewayToken\":true"), "{kept}");
+    let stored = format!("{:?}{:?}{kept}", secret.ingest(&digester), cm.ingest(&digester));
     assert!(!stored.contains(MARKER), "{stored}");
     assert!(stored.contains("OPENAI_API_KEY") && stored.contains("token"), "key names are kept: {stored}");
 }

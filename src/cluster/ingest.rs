@@ -1,6 +1,8 @@
 //! What enters the cluster view, and in what form: every object is stripped of `managedFields`
 //! and the last-applied annotation, and Secrets and ConfigMaps are reduced to key names,
-//! emptiness and keyed digests before they are stored. No plaintext value survives ingest.
+//! emptiness and keyed digests before they are stored, and so are an AgentHarness's literals (env
+//! values, inline tokens; an inline gateway token is dropped as it is read). No plaintext value
+//! survives ingest.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -54,11 +56,13 @@ pub fn strip(meta: &mut ObjectMeta) {
 
 impl Ingest for AgentHarness {
     type Stored = AgentHarness;
-    fn ingest(mut self, _: &Digester) -> Self {
+    fn ingest(mut self, digester: &Digester) -> Self {
         // The uid stays: the continuous audit's Events name the harness by it.
         let uid = self.metadata.uid.take();
         strip(&mut self.metadata);
         self.metadata.uid = uid;
+        // Env values and inline tokens are kept as facts only, like Secret values.
+        self.reduce(digester);
         self
     }
     fn placeholder(metadata: ObjectMeta) -> Self {

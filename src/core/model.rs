@@ -7,6 +7,8 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
+use super::view::{Digester, ValueDigest};
+
 /// A kagent `AgentHarness`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 pub struct AgentHarness {
@@ -31,9 +33,9 @@ pub struct AgentHarnessSpec {
     /// `openshell` (default) or `substrate`; absent before kagent v0.9.6 and after v0.10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<String>,
-    /// Agent Substrate settings; only its presence matters here.
+    /// Agent Substrate settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub substrate: Option<serde_json::Value>,
+    pub substrate: Option<Substrate>,
     /// `name` or `namespace/name` of a ModelConfig.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_config_ref: Option<String>,
@@ -56,7 +58,130 @@ pub struct EnvVar {
     pub name: String,
     /// Literal value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
+    pub value: Option<Literal>,
+}
+
+/// A literal value of a harness: an env value, an inline token. Read as text; reduced to
+/// [`LiteralFacts`] by [`AgentHarness::reduce`] before anything keeps it, and never printed.
+#[derive(Clone, PartialEq)]
+pub enum Literal {
+    /// As read, while one request is judged.
+    Text(String),
+    /// What the view keeps.
+    Reduced(LiteralFacts),
+}
+
+/// What harness-guard keeps of a literal: what the rules need, never the text.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct LiteralFacts {
+    /// Keyed digest of the trimmed value, as Secret values are kept.
+    #[serde(skip)]
+    pub digest: ValueDigest,
+    /// Empty or only white space.
+    pub empty: bool,
+    /// An OpenShell credential placeholder.
+    pub placeholder: bool,
+}
+
+impl Literal {
+    /// The facts of the literal; `digester` must be the one the view was reduced with.
+    pub fn facts(&self, digester: &Digester) -> LiteralFacts {
+        match self {
+            Literal::Text(text) => LiteralFacts {
+                digest: digester.digest(text.as_bytes()),
+                empty: text.trim().is_empty(),
+                placeholder: super::validate::is_placeholder(text),
+            },
+            Literal::Reduced(facts) => *facts,
+        }
+    }
+
+    /// True when the literal, not blank, is the value whose digest is `digest`. Digests only when
+    /// asked: this runs on the admission path.
+    pub fn is_value_of(&self, digest: ValueDigest, digester: &Digester) -> bool {
+        match self {
+            Literal::Text(text) => !text.trim().is_empty() && digester.digest(text.as_bytes()) == digest,
+            Literal::Reduced(facts) => !facts.empty && facts.digest == digest,
+        }
+    }
+
+    /// True for an OpenShell credential placeholder.
+    pub fn is_placeholder(&self) -> bool {
+        match self {
+            Literal::Text(text) => super::validate::is_placeholder(text),
+            Literal::Reduced(facts) => facts.placeholder,
+        }
+    }
+
+    fn reduce(&mut self, digester: &Digester) {
+        *self = Literal::Reduced(self.facts(digester));
+    }
+}
+
+impl std::fmt::Debug for Literal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Literal(..)")
+    }
+}
+
+/// Serialized as read (text) or as kept (facts), so that a test can search every string a stored
+/// object holds.
+impl Serialize for Literal {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Literal::Text(text) => serializer.serialize_str(text),
+            Literal::Reduced(facts) => facts.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Literal {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Literal::Text)
+    }
+}
+
+/// `spec.substrate` (kagent v0.9.6+), the fields the rules read. An inline `gatewayToken` is
+/// kept only as the fact that it is set.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Substrate {
+    /// The WorkerPool the harness runs on, looked up in the harness's namespace.
+    #[serde(default)]
+    pub worker_pool_ref: Option<LocalRef>,
+    /// The sandbox image override.
+    #[serde(default)]
+    pub workload_image: Option<String>,
+    /// A Secret with key `token` holding the gateway token (kagent v0.9.x).
+    #[serde(default)]
+    pub gateway_token_secret_ref: Option<LocalRef>,
+    /// True when the gateway token is given inline.
+    #[serde(
+        default,
+        rename(deserialize = "gatewayToken", serialize = "inlineGatewayToken"),
+        deserialize_with = "non_empty_string"
+    )]
+    pub inline_gateway_token: bool,
+}
+
+/// A typed reference to an object in the harness's namespace.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalRef {
+    /// API group.
+    #[serde(default)]
+    pub api_group: Option<String>,
+    /// Kind.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Name.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// Reads a string and keeps only whether it is set: the value is dropped as it is read.
+fn non_empty_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    Option::<String>::deserialize(deserializer).map(|s| s.is_some_and(|s| !s.is_empty()))
 }
 
 /// `spec.network`.
@@ -113,7 +238,7 @@ pub struct TelegramChannel {
 pub struct Credential {
     /// An inline value (allowed by the CRD).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
+    pub value: Option<Literal>,
     /// A reference to a Secret or ConfigMap key in the harness's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_from: Option<ValueSource>,
@@ -169,6 +294,22 @@ impl AgentHarness {
     /// The harness's namespace (empty if unset).
     pub fn namespace(&self) -> &str {
         self.metadata.namespace.as_deref().unwrap_or("")
+    }
+
+    /// Replaces every literal (env values, inline channel tokens) by its facts: what the view
+    /// keeps, and what the rules read.
+    pub fn reduce(&mut self, digester: &Digester) {
+        let env = self.spec.env.iter_mut().flatten().filter_map(|e| e.value.as_mut());
+        let channels = self.spec.channels.iter_mut().flatten();
+        let tokens = channels.flat_map(|c| {
+            let slack = c.slack.as_mut().map(|s| [&mut s.bot_token, &mut s.app_token]);
+            let telegram = c.telegram.as_mut().map(|t| &mut t.bot_token);
+            slack.into_iter().flatten().chain(telegram)
+        });
+        let tokens = tokens.filter_map(|t| t.as_mut().and_then(|c| c.value.as_mut()));
+        for literal in env.chain(tokens) {
+            literal.reduce(digester);
+        }
     }
 
     /// True when the harness runs on OpenShell: `runtime` absent or `openshell`, and no `substrate`.

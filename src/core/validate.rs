@@ -201,17 +201,14 @@ fn check_env(
     let Some(env) = harness.spec.env.as_deref() else { return };
     let key_var = model.map(|m| provider_key_env(&m.provider));
     for (i, var) in env.iter().enumerate() {
-        let Some(value) = var.value.as_deref() else { continue };
+        let Some(literal) = var.value.as_ref() else { continue };
         let name = &var.name;
         let field = format!("spec.env[{i}]");
-        // Digest only when there is a key to compare with: this is on the admission path.
-        let holds_key = |m: &&ModelKey| {
-            m.digest.is_some_and(|d| !value.trim().is_empty() && view.digester().digest(value.as_bytes()) == d)
-        };
+        let holds_key = |m: &&ModelKey| m.digest.is_some_and(|d| literal.is_value_of(d, view.digester()));
         if let Some(model) = model.filter(holds_key) {
             let detail = Detail::Env { name: name.clone(), secret: Some(model.secret.clone()) };
             findings.push(Finding::on(Rule::KeyInEnv, who, field, Cause::LiteralKey).with(detail));
-        } else if openshell && key_var.as_deref() == Some(name.as_str()) && !is_placeholder(value) {
+        } else if openshell && key_var.as_deref() == Some(name.as_str()) && !literal.is_placeholder() {
             let detail = Detail::Env { name: name.clone(), secret: None };
             findings.push(Finding::on(Rule::KeyInEnv, who, field, Cause::NotPlaceholder).with(detail));
         }
