@@ -119,10 +119,13 @@ async fn a_restarted_leader_reads_back_what_was_reported() {
     let api = cluster().await;
     api.delete("Secret", "team-a", "litellm-key");
     let dir = tempfile::tempdir().unwrap();
-    let mut first = TestServer::cluster(&api, dir.path(), &["--identity", "replica-a"]).await;
+    let flags = ["--identity", "replica-a", "--drain-delay-seconds", "0"];
+    let mut first = TestServer::cluster(&api, dir.path(), &flags).await;
     first.wait_ready(Duration::from_secs(10)).await;
     eventually(Duration::from_secs(10), "one Event recorded", async || api.list("Event").len() == 1).await;
+    // Stopped for good (its audit with it) before the second process starts, as a restart is.
     first.shutdown();
+    tokio::time::timeout(Duration::from_secs(15), &mut first.running.done).await.expect("stops").unwrap();
     drop(first);
 
     // A new process holds nothing in memory: only the Event it reads back keeps it quiet.
