@@ -38,7 +38,7 @@ pub enum StartError {
     Manifests(#[from] manifests::ManifestError),
     /// No Kubernetes client could be built.
     #[error("cannot configure the Kubernetes client: {0}")]
-    Kube(String),
+    Kube(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A port could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -209,18 +209,27 @@ fn start_certs(
 }
 
 /// A client for `kubeconfig`, or the in-cluster configuration.
+/// A client for `kubeconfig`, or, without one, for the configuration kubectl would use:
+/// `KUBECONFIG`, then `~/.kube/config` (current context), then the in-cluster configuration.
 pub async fn kube_client(kubeconfig: Option<PathBuf>) -> Result<kube::Client, StartError> {
-    let fail = |e: &dyn std::fmt::Display| StartError::Kube(e.to_string());
-    let config = match kubeconfig {
+    kube::Client::try_from(kube_config(kubeconfig).await?).map_err(kube_error)
+}
+
+/// The client configuration [`kube_client`] uses.
+pub async fn kube_config(kubeconfig: Option<PathBuf>) -> Result<kube::Config, StartError> {
+    Ok(match kubeconfig {
         Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(&path).map_err(|e| fail(&e))?;
+            let kubeconfig = kube::config::Kubeconfig::read_from(&path).map_err(kube_error)?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
                 .await
-                .map_err(|e| fail(&e))?
+                .map_err(kube_error)?
         }
-        None => kube::Config::incluster().map_err(|e| fail(&e))?,
-    };
-    kube::Client::try_from(config).map_err(|e| fail(&e))
+        None => kube::Config::infer().await.map_err(kube_error)?,
+    })
+}
+
+fn kube_error(e: impl std::error::Error + Send + Sync + 'static) -> StartError {
+    StartError::Kube(Box::new(e))
 }
 
 /// Resolves on SIGTERM or SIGINT.

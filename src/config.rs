@@ -62,10 +62,11 @@ pub struct CheckArgs {
     /// Directories of manifests describing the cluster the input will be applied to.
     #[arg(long)]
     pub state: Vec<PathBuf>,
-    /// Also read the live cluster (kubeconfig, or --kubeconfig).
+    /// Also read the live cluster: --kubeconfig, else as kubectl finds it (KUBECONFIG,
+    /// ~/.kube/config, then the in-cluster configuration).
     #[arg(long)]
     pub cluster: bool,
-    /// Kubeconfig for --cluster.
+    /// Kubeconfig for --cluster [default: as kubectl finds it].
     #[arg(long, env = "HARNESS_GUARD_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
     /// Namespace of input objects that name none.
@@ -82,7 +83,8 @@ pub struct CheckArgs {
 /// `harness-guard audit`.
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// Kubeconfig [default: the in-cluster configuration].
+    /// Kubeconfig [default: as kubectl finds it: KUBECONFIG, ~/.kube/config, then the
+    /// in-cluster configuration].
     #[arg(long, env = "HARNESS_GUARD_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
     /// Policy file (the same as `serve --config`).
@@ -111,6 +113,10 @@ pub struct ServeArgs {
     /// Watch the cluster of this kubeconfig instead of reading manifests.
     #[arg(long, env = "HARNESS_GUARD_KUBECONFIG", conflicts_with = "manifests")]
     pub kubeconfig: Option<PathBuf>,
+    /// Watch the live cluster found as kubectl finds it (KUBECONFIG, ~/.kube/config, then the
+    /// in-cluster configuration) instead of reading manifests; the default in a pod.
+    #[arg(long, env = "HARNESS_GUARD_CLUSTER", conflicts_with = "manifests")]
+    pub cluster: bool,
     /// Read the cluster state from this directory of manifests [default: examples/cluster, unless in a pod].
     #[arg(long, env = "HARNESS_GUARD_MANIFESTS")]
     pub manifests: Option<PathBuf>,
@@ -212,22 +218,28 @@ pub struct CertsArgs {
 pub enum Source {
     /// The built-in default: a manifest directory.
     Manifests(PathBuf),
-    /// A live cluster: this kubeconfig, or the in-cluster config when `None`.
+    /// A live cluster: this kubeconfig, or the configuration found as kubectl finds it when `None`.
     Cluster(Option<PathBuf>),
 }
 
-impl ServeArgs {
-    /// True when running in a pod (the in-cluster service variables are set).
-    fn in_pod() -> bool {
-        std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
-    }
+/// True when running in a pod (the in-cluster service variables are set).
+pub fn in_pod() -> bool {
+    std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+}
 
+impl ServeArgs {
     /// The cluster view's source.
     pub fn source(&self) -> Source {
+        self.source_in(in_pod())
+    }
+
+    /// The cluster view's source, in a pod or not: explicit flags first, then the live cluster
+    /// in a pod and the built-in default elsewhere.
+    pub fn source_in(&self, pod: bool) -> Source {
         match (&self.kubeconfig, &self.manifests) {
             (Some(kubeconfig), _) => Source::Cluster(Some(kubeconfig.clone())),
             (None, Some(dir)) => Source::Manifests(dir.clone()),
-            (None, None) if Self::in_pod() => Source::Cluster(None),
+            (None, None) if self.cluster || pod => Source::Cluster(None),
             (None, None) => Source::Manifests(PathBuf::from("examples/cluster")),
         }
     }
@@ -249,7 +261,7 @@ impl ServeArgs {
 }
 
 fn default_addr(port: u16) -> SocketAddr {
-    let ip = if ServeArgs::in_pod() { "::" } else { "127.0.0.1" };
+    let ip = if in_pod() { "::" } else { "127.0.0.1" };
     SocketAddr::new(ip.parse().expect("literal address"), port)
 }
 

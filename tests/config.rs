@@ -49,10 +49,46 @@ async fn a_bad_policy_file_stops_the_server() {
 
 #[test]
 fn sources_and_defaults() {
-    let args = serve_args(&[]);
-    assert_eq!(args.source(), Source::Manifests("examples/cluster".into()));
-    assert_eq!(serve_args(&["--kubeconfig", "/k"]).source(), Source::Cluster(Some("/k".into())));
-    assert_eq!(serve_args(&["--manifests", "/m"]).source(), Source::Manifests("/m".into()));
+    // Decided per place (a laptop, a pod), never from this test's own environment: CI may run in a pod.
+    for pod in [false, true] {
+        let default = if pod { Source::Cluster(None) } else { Source::Manifests("examples/cluster".into()) };
+        assert_eq!(serve_args(&[]).source_in(pod), default, "in a pod: {pod}");
+        assert_eq!(serve_args(&["--cluster"]).source_in(pod), Source::Cluster(None), "in a pod: {pod}");
+        assert_eq!(serve_args(&["--kubeconfig", "/k"]).source_in(pod), Source::Cluster(Some("/k".into())));
+        assert_eq!(serve_args(&["--manifests", "/m"]).source_in(pod), Source::Manifests("/m".into()));
+    }
+}
+
+/// Without --kubeconfig, the client is configured as kubectl would: from KUBECONFIG.
+#[test]
+fn commands_find_the_kubeconfig_as_kubectl_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("config");
+    // A cluster on a port nothing listens on: the command gets as far as calling it.
+    let text = "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters: [{name: k, cluster: {server: 'http://127.0.0.1:9'}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n";
+    std::fs::write(&kubeconfig, text).unwrap();
+    let run = |args: &[&str], env: Option<&std::path::Path>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_harness-guard"));
+        cmd.args(args)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env_remove("HARNESS_GUARD_KUBECONFIG")
+            .env("HOME", dir.path());
+        match env {
+            Some(path) => cmd.env("KUBECONFIG", path),
+            None => cmd.env_remove("KUBECONFIG"),
+        };
+        let out = cmd.output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    for args in [&["audit"][..], &["check", "-f", "examples/cluster", "--cluster"][..]] {
+        let (code, stderr) = run(args, Some(&kubeconfig));
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("127.0.0.1:9"), "{args:?} used the KUBECONFIG cluster: {stderr}");
+        // No kubeconfig anywhere and not in a pod: a clear configuration error, exit 2.
+        let (code, stderr) = run(args, None);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("cannot configure the Kubernetes client"), "{args:?}: {stderr}");
+    }
 }
 
 #[test]

@@ -40,13 +40,9 @@ pub async fn run(args: CheckArgs) -> i32 {
         }
     }
     if args.cluster {
-        let client = match crate::app::kube_client(args.kubeconfig.clone()).await {
-            Ok(c) => c,
-            Err(e) => return unusable(&e.to_string()),
-        };
-        match crate::cluster::list::list_all(&client, &digester).await {
+        match super::list_cluster(args.kubeconfig.clone(), &digester).await {
             Ok(live) => context.extend(live),
-            Err(e) => return unusable(&format!("cannot list the cluster: {e}")),
+            Err(e) => return unusable(&e),
         }
     }
     // The input itself is context too: a harness and its ModelConfig usually come together.

@@ -42,18 +42,24 @@ pub async fn audit(args: crate::config::AuditArgs) -> i32 {
         Ok(p) => p,
         Err(e) => return unusable(&e),
     };
-    let client = match crate::app::kube_client(args.kubeconfig).await {
-        Ok(c) => c,
-        Err(e) => return unusable(&e.to_string()),
-    };
     let digester = Digester::random();
-    let objects = match crate::cluster::list::list_all(&client, &digester).await {
+    let objects = match list_cluster(args.kubeconfig, &digester).await {
         Ok(o) => o,
-        Err(e) => return unusable(&format!("cannot list the cluster: {e}")),
+        Err(e) => return unusable(&e),
     };
     let mut subjects = Objects::default();
     subjects.add(objects.harnesses().to_vec(), Vec::new(), Vec::new(), Vec::new());
     evaluate(&subjects, objects, digester, &policy, args.output)
+}
+
+/// Lists the live cluster of `kubeconfig`, or of the configuration kubectl would use.
+async fn list_cluster(kubeconfig: Option<std::path::PathBuf>, digester: &Digester) -> Result<Objects, String> {
+    let config = crate::app::kube_config(kubeconfig).await.map_err(|e| e.to_string())?;
+    let url = config.cluster_url.to_string();
+    let client = kube::Client::try_from(config).map_err(|e| format!("cannot configure the Kubernetes client: {e}"))?;
+    crate::cluster::list::list_all(&client, digester)
+        .await
+        .map_err(|e| format!("cannot list the cluster at {url}: {e}"))
 }
 
 fn unusable(message: &str) -> i32 {

@@ -27,6 +27,7 @@ impl Binary {
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["serve", "--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0", "--drain-delay-seconds", "1"])
             .args(["--grace-period-seconds", "10", "--dev-cert-dir", certs.to_str().unwrap(), "--log-format", "json"])
+            .args(["--manifests", "examples/cluster"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
