@@ -143,3 +143,41 @@ async fn a_restarted_leader_reads_back_what_was_reported() {
     eventually(Duration::from_secs(10), "a second Event for the new violation", async || api.list("Event").len() == 2)
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_names_unreadable_objects_and_keeps_to_the_watch_scope() {
+    let api = cluster().await;
+    // One stray object the CRD would never let in: named and warned about, not fatal.
+    api.apply(json!({"apiVersion": "kagent.dev/v1alpha2", "kind": "AgentHarness",
+        "metadata": {"name": "stray", "namespace": "team-a"}, "spec": {"env": "sk-not-a-list"}}));
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out) = tokio::task::block_in_place(|| audit(&api, dir.path(), &["-o", "json"]));
+    assert_eq!(code, 0, "a warning does not fail the audit: {out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let stray = doc["results"].as_array().unwrap().iter().find(|r| r["object"] == "team-a/stray").expect("named");
+    assert_eq!(stray["findings"][0]["rule"], "unreadable");
+    assert_eq!(stray["findings"][0]["cause"], "unreadable");
+    assert_eq!(stray["findings"][0]["verdict"], "warn");
+    let message = stray["findings"][0]["message"].as_str().unwrap();
+    assert!(message.starts_with("harness-guard cannot read AgentHarness team-a/stray: "), "{message}");
+    assert!(!out.contains("sk-not-a-list"), "the value stays out: {out}");
+    assert_eq!(doc["summary"]["warnings"], 1);
+
+    // The policy's scope: its namespaces only, its label selector on Secrets and ConfigMaps.
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, "watch:\n  namespaces: [team-b]\n  labelSelector: team=b\n").unwrap();
+    api.inner.paths.lock().unwrap().clear();
+    api.inner.queries.lock().unwrap().clear();
+    let (code, out) = tokio::task::block_in_place(|| audit(&api, dir.path(), &["--config", policy.to_str().unwrap()]));
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("team-a/"), "team-a is outside the scope: {out}");
+    let paths = api.inner.paths.lock().unwrap().clone();
+    let lists: Vec<&String> = paths.iter().filter(|p| !p.contains("/events")).collect();
+    assert_eq!(lists.len(), 4, "{paths:?}");
+    assert!(lists.iter().all(|p| p.contains("/namespaces/team-b/")), "{paths:?}");
+    let queries = api.inner.queries.lock().unwrap().clone();
+    for (plural, query) in &queries {
+        let selected = query.contains("labelSelector=team%3Db");
+        assert_eq!(selected, ["secrets", "configmaps"].contains(&plural.as_str()), "{plural}: {query}");
+    }
+}

@@ -34,18 +34,22 @@ pub async fn run(args: CheckArgs) -> i32 {
         }
     }
     let mut context = Objects::default();
+    let mut unreadable = Vec::new();
     for dir in &args.state {
         if let Err(e) = loader.load_path(dir, &mut context) {
             return unusable(&e.to_string());
         }
     }
     if args.cluster {
-        match super::list_cluster(args.kubeconfig.clone(), &digester).await {
-            Ok(live) => context.extend(live),
+        match super::list_cluster(args.kubeconfig.clone(), &policy.watch, &digester).await {
+            Ok(live) => {
+                context.extend(live.objects);
+                unreadable = live.unreadable;
+            }
             Err(e) => return unusable(&e),
         }
     }
     // The input itself is context too: a harness and its ModelConfig usually come together.
     context.extend(subjects.clone());
-    evaluate(&subjects, context, digester, &policy, args.output)
+    evaluate(&subjects, context, &unreadable, digester, &policy, args.output)
 }

@@ -3,11 +3,13 @@
 
 pub mod check;
 
+use crate::cluster::list::Listed;
 use crate::cluster::manifests::Objects;
 use crate::cluster::view::View;
 use crate::config::{OutputFormat, load_policy};
-use crate::core::audit::{Report, audit_harness, audit_pod};
-use crate::core::policy::Policy;
+use crate::core::audit::{Report, audit_harness, audit_pod, audit_unreadable};
+use crate::core::finding::ObjectRef;
+use crate::core::policy::{Policy, WatchPolicy};
 use crate::core::sandbox::is_sandbox_pod;
 use crate::core::view::Digester;
 use crate::report;
@@ -17,12 +19,21 @@ fn policy(path: Option<&std::path::Path>) -> Result<Policy, String> {
     path.map(load_policy).transpose().map(Option::unwrap_or_default).map_err(|e| e.to_string())
 }
 
-/// Evaluates `subjects` (harnesses and pods) against a view holding `context`, prints the
+/// Evaluates `subjects` (harnesses and pods) against a view holding `context` in the policy's
+/// watch scope (as the webhook's view would), reports what could not be read, prints the
 /// reports, and returns the exit code.
-fn evaluate(subjects: &Objects, context: Objects, digester: Digester, policy: &Policy, output: OutputFormat) -> i32 {
-    let (view, feeds) = View::new(&Default::default(), digester);
+fn evaluate(
+    subjects: &Objects,
+    context: Objects,
+    unreadable: &[(ObjectRef, String)],
+    digester: Digester,
+    policy: &Policy,
+    output: OutputFormat,
+) -> i32 {
+    let (view, feeds) = View::new(&policy.watch, digester);
     context.feed(feeds);
     let mut reports: Vec<Report> = subjects.harnesses().iter().map(|h| audit_harness(h, &view, policy)).collect();
+    reports.extend(unreadable.iter().map(|(object, error)| audit_unreadable(object, error, policy)));
     for (meta, spec) in &subjects.pods {
         if is_sandbox_pod(meta, meta.namespace.as_deref().unwrap_or(""), &policy.sandbox) {
             reports.push(audit_pod(meta, spec, &view, policy));
@@ -43,21 +54,25 @@ pub async fn audit(args: crate::config::AuditArgs) -> i32 {
         Err(e) => return unusable(&e),
     };
     let digester = Digester::random();
-    let objects = match list_cluster(args.kubeconfig, &digester).await {
-        Ok(o) => o,
+    let listed = match list_cluster(args.kubeconfig, &policy.watch, &digester).await {
+        Ok(listed) => listed,
         Err(e) => return unusable(&e),
     };
     let mut subjects = Objects::default();
-    subjects.add(objects.harnesses().to_vec(), Vec::new(), Vec::new(), Vec::new());
-    evaluate(&subjects, objects, digester, &policy, args.output)
+    subjects.add(listed.objects.harnesses().to_vec(), Vec::new(), Vec::new(), Vec::new());
+    evaluate(&subjects, listed.objects, &listed.unreadable, digester, &policy, args.output)
 }
 
-/// Lists the live cluster of `kubeconfig`, or of the configuration kubectl would use.
-async fn list_cluster(kubeconfig: Option<std::path::PathBuf>, digester: &Digester) -> Result<Objects, String> {
+/// Lists the live cluster of `kubeconfig`, or of the configuration kubectl would use, in `scope`.
+async fn list_cluster(
+    kubeconfig: Option<std::path::PathBuf>,
+    scope: &WatchPolicy,
+    digester: &Digester,
+) -> Result<Listed, String> {
     let config = crate::app::kube_config(kubeconfig).await.map_err(|e| e.to_string())?;
     let url = config.cluster_url.to_string();
     let client = kube::Client::try_from(config).map_err(|e| format!("cannot configure the Kubernetes client: {e}"))?;
-    crate::cluster::list::list_all(&client, digester)
+    crate::cluster::list::list_all(&client, scope, digester)
         .await
         .map_err(|e| format!("cannot list the cluster at {url}: {e}"))
 }

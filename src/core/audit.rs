@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
 use super::enforce::enforce_pod;
-use super::finding::{At, Cause};
+use super::finding::{At, Cause, Detail, Finding, ObjectRef};
 use super::message::render;
 use super::model::AgentHarness;
 use super::policy::{Policy, Rule};
@@ -98,6 +98,14 @@ pub fn audit_pod(meta: &ObjectMeta, spec: &PodSpec, view: &impl ClusterView, pol
     let ns = meta.namespace.as_deref().unwrap_or("");
     let object = format!("{ns}/{}", meta.name.as_deref().unwrap_or(""));
     Report::from_verdict("Pod", object, enforce_pod(meta, spec, ns, view, policy))
+}
+
+/// Reports an object that could not be read as its kind: named, with why, and warned about
+/// (rule `unreadable`), so one stray object never goes unseen nor fails a whole audit.
+pub fn audit_unreadable(object: &ObjectRef, error: &str, policy: &Policy) -> Report {
+    let finding = Finding::on(Rule::Unreadable, object, "", Cause::Unreadable).with(Detail::Error(error.to_string()));
+    let key = format!("{}/{}", object.namespace, object.name);
+    Report::from_verdict(object.kind.name(), key, Verdict::warn_only(vec![finding], policy))
 }
 
 /// How many objects fail each rule with a denial: the violations metric.

@@ -42,6 +42,8 @@ pub struct Inner {
     pub requests: Mutex<BTreeMap<String, u64>>,
     /// Query strings seen, by plural.
     pub queries: Mutex<Vec<(String, String)>>,
+    /// Every request's path, in order.
+    pub paths: Mutex<Vec<String>>,
     /// While set, every request answers this status.
     pub fail_with: Mutex<Option<u16>>,
     /// Bumped to end every open watch; a resource in `gone` answers its next watch with 410 Gone.
@@ -73,6 +75,7 @@ impl FakeApi {
             gate: Notify::new(),
             requests: Mutex::new(BTreeMap::new()),
             queries: Mutex::new(Vec::new()),
+            paths: Mutex::new(Vec::new()),
             fail_with: Mutex::new(None),
             epoch: tokio::sync::watch::channel(0).0,
             gone: Mutex::new(Default::default()),
@@ -214,6 +217,7 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     };
     *inner.requests.lock().unwrap().entry(verb.to_string()).or_default() += 1;
     inner.queries.lock().unwrap().push((plural.clone(), query.clone()));
+    inner.paths.lock().unwrap().push(req.uri().path().to_string());
     if let Some(code) = *inner.fail_with.lock().unwrap() {
         return status(code, "InternalError", "injected failure");
     }
