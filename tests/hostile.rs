@@ -134,3 +134,73 @@ async fn many_streams_on_one_h2_connection_all_complete() {
     }
     assert_eq!(ok, 400);
 }
+
+/// An h2 client sends a body over the limit and gets its 413 as a clean answer. Up to twice the
+/// limit the server reads the body to its end first, so the stream closes normally (no reset:
+/// curl 7.88 reports even RST_STREAM(NO_ERROR) as a failed transfer); further past it, the 413
+/// comes at once and the stream ends with RST_STREAM(NO_ERROR) as RFC 9113 §8.1 asks, not CANCEL.
+/// Declared by content-length, and found while reading.
+#[tokio::test]
+async fn an_oversized_h2_body_gets_its_413_and_a_clean_end_of_stream() {
+    let server = server().await;
+    let limit = harness_guard::server::router::MAX_BODY_BYTES;
+    let chunk = 65_536;
+    // (declared length, bytes sent, a reset expected)
+    let rows = [
+        (Some(limit + 1), limit + 1, false),
+        (None, limit + chunk, false),
+        (Some(limit * 4), chunk, true),
+        (None, limit * 2 + 2 * chunk, true),
+    ];
+    for (declared, sent, reset) in rows {
+        let tcp = TcpStream::connect(server.addr()).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let config = client_config(&[&server.ca], Proto::H2);
+        let tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.unwrap();
+        let (client, connection) = h2::client::handshake(tls).await.unwrap();
+        tokio::spawn(connection);
+        let mut client = client.ready().await.unwrap();
+        let request = || {
+            http::Request::post(format!("https://{}/validate", server.addr()))
+                .header("content-type", "application/json")
+        };
+        let mut head = request();
+        if let Some(n) = declared {
+            head = head.header("content-length", n.to_string());
+        }
+        let (response, mut stream) = client.send_request(head.body(()).unwrap(), false).unwrap();
+        // Queued at once; h2 sends it as the server's flow-control window allows.
+        let mut left = sent;
+        while left > 0 {
+            let n = left.min(chunk);
+            left -= n;
+            stream.send_data(axum::body::Bytes::from(vec![b' '; n]), left == 0 && !reset).unwrap();
+        }
+        let row = format!("declared {declared:?}, sent {sent}");
+        let response = tokio::time::timeout(Duration::from_secs(10), response).await.expect("answered").unwrap();
+        assert_eq!(response.status(), 413, "{row}");
+        let mut body = response.into_body();
+        let mut text = Vec::new();
+        while let Some(data) = body.data().await {
+            let data = data.expect("the response body arrives whole");
+            let _ = body.flow_control().release_capacity(data.len());
+            text.extend_from_slice(&data);
+        }
+        let status: Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(status["reason"], "RequestEntityTooLarge", "{row}");
+        // A second request on the connection: frames arrive in order, so any reset of the first
+        // stream has been seen once this answer is in.
+        let mut client = client.ready().await.unwrap();
+        let body = std::fs::read(repo_file("examples/reviews/harness-good.json")).unwrap();
+        let (second, mut send) = client.send_request(request().body(()).unwrap(), false).unwrap();
+        send.send_data(body.into(), true).unwrap();
+        assert_eq!(second.await.unwrap().status(), 200, "{row}");
+        let seen = std::future::poll_fn(|cx| std::task::Poll::Ready(stream.poll_reset(cx))).await;
+        match (reset, seen) {
+            (true, std::task::Poll::Ready(Ok(reason))) => assert_eq!(reason, h2::Reason::NO_ERROR, "{row}"),
+            (false, std::task::Poll::Pending) => {}
+            (_, other) => panic!("{row}: stream end {other:?}, expected a reset: {reset}"),
+        }
+    }
+    still_serving(&server).await;
+}

@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::body::BodyError;
 use crate::admission::{self, Webhook};
 use crate::cluster::view::View;
 use crate::core::policy::Policy;
@@ -144,31 +145,19 @@ pub fn parse_timeout(value: Option<&str>) -> Duration {
     parsed.unwrap_or(DEFAULT_TIMEOUT)
 }
 
+/// The body, or the error response for it.
 async fn read_body(headers: &HeaderMap, body: Body, budget: Duration) -> Result<Bytes, Response> {
-    let too_large = || {
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "RequestEntityTooLarge",
-            format!("request body exceeds {MAX_BODY_BYTES} bytes"),
-        )
-    };
-    let declared =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
-    }
-    match tokio::time::timeout(budget, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
-        Err(_) => {
+    match super::body::read(headers, body, MAX_BODY_BYTES, budget).await {
+        Ok(bytes) => Ok(bytes),
+        Err(BodyError::TooLarge) => {
+            let message = format!("request body exceeds {MAX_BODY_BYTES} bytes");
+            Err(error(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", message))
+        }
+        Err(BodyError::Timeout) => {
             Err(error(StatusCode::REQUEST_TIMEOUT, "Timeout", format!("request body not received within {budget:?}")))
         }
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) => {
-            let limit = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if limit {
-                Err(too_large())
-            } else {
-                Err(error(StatusCode::BAD_REQUEST, "BadRequest", format!("cannot read request body: {e}")))
-            }
+        Err(BodyError::Read(e)) => {
+            Err(error(StatusCode::BAD_REQUEST, "BadRequest", format!("cannot read request body: {e}")))
         }
     }
 }
