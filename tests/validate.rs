@@ -510,3 +510,32 @@ fn placeholders() {
         assert!(!is_placeholder(bad), "{bad}");
     }
 }
+
+/// With a label selector, a Secret the view does not hold may exist unlabelled: the real view says
+/// so (not watched, a warning) instead of "missing" (a denial). Namespaces are covered above.
+#[test]
+fn a_selective_view_reports_absent_secrets_as_not_watched() {
+    use harness_guard::cluster::manifests::Loader;
+    use harness_guard::cluster::view::View;
+    use harness_guard::core::policy::WatchPolicy;
+    use harness_guard::core::view::Digester;
+
+    let digester = Digester::random();
+    let mut objects = Default::default();
+    Loader::new(&digester).load_text(std::path::Path::new("cluster.yaml"), CLUSTER, &mut objects).unwrap();
+    let scope = WatchPolicy { label_selector: "harness-guard.dev/watch=true".into(), ..Default::default() };
+    let (selective, feeds) = View::new(&scope, digester.clone());
+    objects.feed(feeds);
+    let h = harness("selected", &format!("{OPENSHELL_095}  modelConfigRef: gpt-missing-secret\n"));
+    let v = validate_harness(&h, Change::Create, &selective, &Policy::default());
+    assert!(v.allowed(), "{v:?}");
+    let at = "data[OPENAI_API_KEY] of Secret team-a/openai-creds".to_string();
+    assert_eq!(ids(&v.warnings), vec![(Rule::NotWatched, at.clone(), Cause::NotWatched)]);
+    // The same harness against a view without a selector: the Secret is known to be missing.
+    let mut objects = Default::default();
+    Loader::new(&digester).load_text(std::path::Path::new("cluster.yaml"), CLUSTER, &mut objects).unwrap();
+    let (plain, feeds) = View::new(&WatchPolicy::default(), digester);
+    objects.feed(feeds);
+    let v = validate_harness(&h, Change::Create, &plain, &Policy::default());
+    assert_eq!(ids(&v.denials), vec![(Rule::ModelSecretResolves, at, Cause::Missing)]);
+}

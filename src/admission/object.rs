@@ -140,11 +140,6 @@ impl RawObject {
         text.push('}');
         parse(&text, "")
     }
-
-    /// The raw JSON of the top-level field `name`, as sent.
-    pub fn raw_field(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.get())
-    }
 }
 
 /// A marker implementation: the admission types require `Resource`, and a raw object is of

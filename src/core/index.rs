@@ -43,10 +43,6 @@ fn key_from(id: &str) -> Key {
     (ns.to_string(), name.to_string())
 }
 
-fn in_namespace(id: &str, namespace: Option<&str>) -> bool {
-    namespace.is_none_or(|n| id.split_once('/').is_some_and(|(ns, _)| ns == n))
-}
-
 /// Target → the objects that refer to it, sorted. A `Vec`, not a set: nearly every entry holds
 /// one id, and a B-tree node for one id costs ten times the id.
 #[derive(Debug, Default)]
@@ -267,21 +263,6 @@ impl Index {
     /// Harnesses that take a channel token from the ConfigMap `key`.
     pub fn dependents_of_config_map(&self, key: &Key) -> BTreeSet<Key> {
         self.by_config_map.get(&id_of(key)).iter().map(|id| key_from(id)).collect()
-    }
-
-    /// Harnesses indexed in `namespace` (all when `None`).
-    pub fn harness_keys(&self, namespace: Option<&str>) -> Vec<Key> {
-        self.harnesses.keys().filter(|id| in_namespace(id, namespace)).map(|id| key_from(id)).collect()
-    }
-
-    /// ModelConfigs indexed in `namespace` (all when `None`).
-    pub fn model_config_keys(&self, namespace: Option<&str>) -> Vec<Key> {
-        self.model_configs.keys().filter(|id| in_namespace(id, namespace)).map(|id| key_from(id)).collect()
-    }
-
-    /// Secrets some ModelConfig names, in `namespace` (all when `None`).
-    pub fn model_secrets(&self, namespace: Option<&str>) -> Vec<Key> {
-        self.models_by_secret.0.keys().filter(|id| in_namespace(id, namespace)).map(|id| key_from(id)).collect()
     }
 
     /// True if `digest` is some ModelConfig's API key.

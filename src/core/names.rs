@@ -19,8 +19,6 @@ pub const SANDBOX_ID_ANNOTATION: &str = "openshell.io/sandbox-id";
 pub const SANDBOX_GROUP: &str = "agents.x-k8s.io";
 /// Kind of the owner of a sandbox pod.
 pub const SANDBOX_KIND: &str = "Sandbox";
-/// Label agent-sandbox adds to every pod it creates; the chart's objectSelector keys on it.
-pub const SANDBOX_NAME_HASH_LABEL: &str = "agents.x-k8s.io/sandbox-name-hash";
 /// Env var that carries the OpenShell gateway URL in the `agent` container.
 pub const OPENSHELL_ENDPOINT_ENV: &str = "OPENSHELL_ENDPOINT";
 

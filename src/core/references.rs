@@ -12,7 +12,7 @@ use super::model::{AgentHarness, ModelConfig};
 use super::policy::{Policy, Rule};
 use super::validate::check_harness;
 use super::verdict::Verdict;
-use super::view::{ClusterView, ConfigMapValues, Digester, Lookup, SecretValues, Target};
+use super::view::{ClusterView, ConfigMapValues, Digester, Lookup, SecretValues, Target, ValueDigest};
 
 /// The object a request changes, as it would be afterwards (`None`: deleted).
 pub enum After {
@@ -136,5 +136,16 @@ impl<V: ClusterView> ClusterView for Overlay<'_, V> {
     }
     fn digester(&self) -> &Digester {
         self.base.digester()
+    }
+    // The overlay only re-checks harnesses, which read the lookups above and the digester; the
+    // indexes are the base view's, before the change.
+    fn harnesses_for_sandbox(&self, sandbox: &str) -> Vec<Arc<AgentHarness>> {
+        self.base.harnesses_for_sandbox(sandbox)
+    }
+    fn dependents(&self, target: &Target) -> Vec<Arc<AgentHarness>> {
+        self.base.dependents(target)
+    }
+    fn is_model_key(&self, digest: &ValueDigest) -> bool {
+        self.base.is_model_key(digest)
     }
 }

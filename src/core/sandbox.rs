@@ -42,7 +42,11 @@ pub fn owner_of(pod_name: &str, view: &impl ClusterView) -> Owner {
     match found.len() {
         0 => Owner::None,
         1 => Owner::One(found.remove(0)),
-        _ => Owner::Several(found.iter().map(|h| h.key()).collect()),
+        _ => {
+            // By (namespace, name), whatever order the index keeps them in.
+            found.sort_by(|a, b| (a.namespace(), &a.metadata.name).cmp(&(b.namespace(), &b.metadata.name)));
+            Owner::Several(found.iter().map(|h| h.key()).collect())
+        }
     }
 }
 

@@ -194,37 +194,9 @@ pub trait ClusterView {
     fn digester(&self) -> &Digester;
 
     /// Every AgentHarness whose sandbox is named `sandbox` (`<ns>-<name>` or `status.backendRef.id`).
-    fn harnesses_for_sandbox(&self, sandbox: &str) -> Vec<Arc<AgentHarness>> {
-        let mut found = self.all_harnesses();
-        found.retain(|h| super::sandbox::sandbox_names(h).any(|n| n == sandbox));
-        found
-    }
-
+    fn harnesses_for_sandbox(&self, sandbox: &str) -> Vec<Arc<AgentHarness>>;
     /// Every AgentHarness that depends on `target`.
-    fn dependents(&self, target: &Target) -> Vec<Arc<AgentHarness>> {
-        // Without a live index: build one over everything (fine for tests and one-shot tools).
-        let mut index = super::index::Index::default();
-        for h in self.all_harnesses() {
-            index.apply_harness(&h);
-        }
-        for mc in self.all_model_configs() {
-            index.apply_model_config(&mc, None);
-        }
-        let keys = index.dependents(target);
-        self.all_harnesses().into_iter().filter(|h| keys.contains(&super::index::key_of(&h.metadata))).collect()
-    }
-
+    fn dependents(&self, target: &Target) -> Vec<Arc<AgentHarness>>;
     /// True if `digest` is the digest of some ModelConfig's API key.
-    fn is_model_key(&self, digest: &ValueDigest) -> bool {
-        self.all_model_configs().iter().any(|mc| {
-            let ns = mc.metadata.namespace.as_deref().unwrap_or("");
-            let (Some(secret), Some(key)) = (&mc.spec.api_key_secret, &mc.spec.api_key_secret_key) else {
-                return false;
-            };
-            match self.secret(ns, secret) {
-                Lookup::Found(set) => set.keys.get(key).is_some_and(|f| !f.empty && f.digest == *digest),
-                _ => false,
-            }
-        })
-    }
+    fn is_model_key(&self, digest: &ValueDigest) -> bool;
 }

@@ -1,12 +1,15 @@
-//! A `ClusterView` over plain `BTreeMap`s, filled from YAML: the decisions' test double.
+//! A `ClusterView` over plain `BTreeMap`s, filled from YAML: the decisions' test double. Its
+//! lookups are maps; its indexed queries (sandbox owners, dependents, model keys) go through the
+//! real `core::Index`, fed as the cluster view feeds it, so tests prove what production runs.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use harness_guard::cluster::ingest::Ingest;
+use harness_guard::core::index::Index;
 use harness_guard::core::model::{AgentHarness, ModelConfig};
 use harness_guard::core::policy::WatchPolicy;
-use harness_guard::core::view::{ClusterView, ConfigMapValues, Digester, Lookup, SecretValues};
+use harness_guard::core::view::{ClusterView, ConfigMapValues, Digester, Lookup, SecretValues, Target, ValueDigest};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use serde_json::Value;
 
@@ -20,6 +23,7 @@ pub struct MapView {
     pub config_maps: BTreeMap<Key, Arc<ConfigMapValues>>,
     pub scope: WatchPolicy,
     pub digester: Option<Digester>,
+    index: Index,
 }
 
 fn key_of(doc: &Value) -> Key {
@@ -43,15 +47,23 @@ impl MapView {
             match doc["kind"].as_str().unwrap_or_default() {
                 "AgentHarness" => {
                     let h: AgentHarness = serde_json::from_value(doc).unwrap();
-                    self.harnesses.insert(key, Arc::new(h.ingest(&digester)));
+                    let h = Arc::new(h.ingest(&digester));
+                    self.index.apply_harness(&h);
+                    self.harnesses.insert(key, h);
                 }
                 "ModelConfig" => {
                     let m: ModelConfig = serde_json::from_value(doc).unwrap();
-                    self.model_configs.insert(key, Arc::new(m.ingest(&digester)));
+                    let m = Arc::new(m.ingest(&digester));
+                    let secret =
+                        m.spec.api_key_secret.as_ref().and_then(|s| self.secrets.get(&(key.0.clone(), s.clone())));
+                    self.index.apply_model_config(&m, secret.map(|s| &**s));
+                    self.model_configs.insert(key, m);
                 }
                 "Secret" => {
                     let s: Secret = serde_json::from_value(doc).unwrap();
-                    self.secrets.insert(key, Arc::new(s.ingest(&digester)));
+                    let s = Arc::new(s.ingest(&digester));
+                    self.index.apply_secret(&key, Some(&s));
+                    self.secrets.insert(key, s);
                 }
                 "ConfigMap" => {
                     let c: ConfigMap = serde_json::from_value(doc).unwrap();
@@ -88,5 +100,14 @@ impl ClusterView for MapView {
     }
     fn digester(&self) -> &Digester {
         self.digester.as_ref().expect("digester")
+    }
+    fn harnesses_for_sandbox(&self, sandbox: &str) -> Vec<Arc<AgentHarness>> {
+        self.index.harnesses_for_sandbox(sandbox).iter().filter_map(|k| self.harnesses.get(k).cloned()).collect()
+    }
+    fn dependents(&self, target: &Target) -> Vec<Arc<AgentHarness>> {
+        self.index.dependents(target).iter().filter_map(|k| self.harnesses.get(k).cloned()).collect()
+    }
+    fn is_model_key(&self, digest: &ValueDigest) -> bool {
+        self.index.is_model_key(digest)
     }
 }
