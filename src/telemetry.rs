@@ -99,6 +99,12 @@ pub struct Metrics {
     cert_expiry: Gauge,
     violations: Family<RuleOnly, Gauge>,
     audit_passes: Counter,
+    cert_checks: Family<ResultLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -162,6 +168,12 @@ impl Metrics {
             "Existing AgentHarnesses whose chain fails a rule now (continuous audit)",
             violations.clone(),
         );
+        let cert_checks = Family::default();
+        registry.register(
+            "certificate_checks",
+            "Checks of the serving certificate source by result: loaded, unchanged, refused, waiting, failed",
+            cert_checks.clone(),
+        );
         let audit_passes = Counter::default();
         registry.register("audit_passes", "Continuous audit passes completed", audit_passes.clone());
         Self {
@@ -177,6 +189,7 @@ impl Metrics {
             cert_expiry,
             violations,
             audit_passes,
+            cert_checks,
         }
     }
 
@@ -213,6 +226,11 @@ impl Metrics {
     /// Counts a request for a kind the route does not handle.
     pub fn unhandled(&self, kind: &str) {
         self.unhandled.get_or_create(&KindLabels { kind: kind.into() }).inc();
+    }
+
+    /// Counts one check of the certificate source with its `result`.
+    pub fn cert_check(&self, result: &'static str) {
+        self.cert_checks.get_or_create(&ResultLabels { result }).inc();
     }
 
     /// Counts a completed continuous audit pass.

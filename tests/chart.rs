@@ -238,6 +238,16 @@ fn check_pod_selectors(w: &Value, name: &str, sandbox: &[&str]) {
     );
 }
 
+/// The schema's list of rule names is the server's: a rule the chart refuses could not be set.
+#[test]
+fn schema_knows_every_rule() {
+    let schema: Value =
+        serde_json::from_slice(&std::fs::read(repo("charts/harness-guard/values.schema.json")).unwrap()).unwrap();
+    let listed = &schema["properties"]["policy"]["properties"]["rules"]["propertyNames"]["enum"];
+    let rules: Vec<&str> = harness_guard::core::policy::Rule::ALL.iter().map(|r| r.name()).collect();
+    assert_eq!(listed, &serde_json::json!(rules));
+}
+
 #[test]
 fn chart_lints_renders_and_holds_its_promises() {
     let rendered = render();
@@ -251,8 +261,26 @@ fn chart_lints_renders_and_holds_its_promises() {
             .collect();
         assert!(serious.is_empty(), "lint findings of warning severity or above in {case}: {serious:?}");
     }
-    for (typo, verdict) in &rendered.mistyped {
-        assert!(verdict.is_some(), "values.schema.json accepted mistyped values: {typo}");
+    // Each mistyped value is refused, and the refusal names where the mistake is.
+    let names = [
+        ("top-level typo", "replicaCont"),
+        ("unknown mode", "/certs/mode"),
+        ("failure policy case", "/webhooks/harnesses/failurePolicy"),
+        ("unknown rule", "model-config-exist"),
+        ("bad action", "/policy/rules/key-in-env"),
+        ("nested typo", "proxyURL"),
+        ("timeout too long", "/webhooks/timeoutSeconds"),
+        ("no sandbox namespace", "/policy/sandbox/namespaces"),
+    ];
+    let cases: std::collections::BTreeSet<&str> = rendered.mistyped.keys().map(String::as_str).collect();
+    assert_eq!(
+        cases,
+        names.iter().map(|(case, _)| *case).collect(),
+        "a mistyped case without its key, or one too many"
+    );
+    for (typo, key) in names {
+        let verdict = rendered.mistyped[typo].as_deref();
+        assert!(verdict.is_some_and(|v| v.contains(key)), "{typo}: refusal must name {key:?}: {verdict:?}");
     }
     assert_eq!(rendered.cases.len(), 6);
     for (name, case) in &rendered.cases {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::certs::{bundle, leaf_der, secret_version, swap_data, write_ca};
 use common::fixtures::repo_file;
 use common::process::{Binary, finish, half_sent};
-use common::server::{TestServer, eventually, health_get};
+use common::server::{TestServer, eventually, health_get, metric};
 use common::tls::{Conn, Proto, client_config};
 use rustls::pki_types::CertificateDer;
 
@@ -45,9 +45,11 @@ async fn secret_volume_symlink_swap_and_broken_pair() {
     assert_eq!(open.post("/validate", body.clone()).await.unwrap().0.status(), 200);
 
     // A pair whose key does not match is refused; the previous pair keeps serving.
+    let health = server.running.health_addr;
+    let refused = "harness_guard_certificate_checks_total{result=\"refused\"}";
     secret_version(&vol, "..2026_11_25_c", &c.cert, &a.key);
     swap_data(&vol, "..2026_11_25_c");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    eventually(Duration::from_secs(10), "the broken pair refused", async || metric(health, refused).await >= 1.0).await;
     assert_eq!(served_cert(&server, &config).await, leaf_der(&b), "a broken pair must not be served");
     let mut conn = Conn::open(server.addr(), config.clone(), Proto::H1).await.unwrap();
     assert_eq!(conn.post("/validate", body).await.unwrap().0.status(), 200);
@@ -95,9 +97,12 @@ async fn sigterm_finishes_the_request_in_flight() {
         health_get(health, "/readyz").await.map(|(s, _)| s) == Some(503)
     })
     .await;
-    // After the drain delay the listener is closed: new connections are refused.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(Conn::open(server.addr, config, Proto::H1).await.is_err(), "listener should be closed");
+    // After the drain delay (1 s) the listener is closed: new connections are refused.
+    let addr = server.addr;
+    eventually(Duration::from_secs(5), "listener closed after the drain delay", async || {
+        Conn::open(addr, config.clone(), Proto::H1).await.is_err()
+    })
+    .await;
     let answer = finish(in_flight, &body).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"code\":403"), "{answer}");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::fake_apiserver::FakeApi;
 use common::fixtures::repo_file;
-use common::server::{TestServer, serve_args};
+use common::server::{TestServer, eventually, metric, serve_args};
 use common::tls::{Conn, Proto, client_config};
 use serde_json::{Value, json};
 
@@ -107,7 +107,13 @@ async fn one_writer_shared_secret_and_ca_bundles() {
     let b = replica(&api, dir.path(), "replica-b", "31536000", "2592000").await;
     let served_b = Conn::open_as(b.addr(), config.clone(), Proto::H2, SERVICE_DNS).await.unwrap().peer_cert;
     assert_eq!(served_a, served_b, "both replicas serve the pair from the one Secret");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Two more passes of replica b (checks every second), each a chance to write if it would.
+    let checks = "harness_guard_certificate_checks_total";
+    let before = metric(b.running.health_addr, checks).await;
+    eventually(Duration::from_secs(10), "two more certificate checks by replica b", async || {
+        metric(b.running.health_addr, checks).await >= before + 2.0
+    })
+    .await;
     assert_eq!(secret_rv(&api), written, "the Secret is written once, not by every replica");
     let lease = api.get("Lease", "harness-guard", "harness-guard").unwrap();
     assert_eq!(lease["spec"]["holderIdentity"], "replica-a");

@@ -240,10 +240,8 @@ async fn every_example_review_gets_its_documented_answer_over_tls() {
         if !allowed {
             assert_eq!(a["status"]["code"], 403, "{name}");
             assert_eq!(a["status"]["reason"], "Forbidden", "{name}");
-            assert!(
-                a["status"]["message"].as_str().unwrap().starts_with(&format!("AgentHarness team-a/{name}"))
-                    || *name == "good"
-            );
+            let message = a["status"]["message"].as_str().unwrap();
+            assert!(message.starts_with(&format!("AgentHarness team-a/{name}: ")), "{name}: {message}");
         }
     }
 }

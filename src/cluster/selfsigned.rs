@@ -71,6 +71,7 @@ impl SelfSigned {
     pub async fn run(self, certs: Arc<CertSource>, readiness: Arc<Readiness>, metrics: Arc<Metrics>) {
         loop {
             if let Err(error) = self.reconcile(&certs, &metrics).await {
+                metrics.cert_check("failed");
                 metrics.watch_error("SelfSignedCertificate");
                 tracing::warn!(%error, "self-signed certificate check failed; retrying");
             }
@@ -95,6 +96,7 @@ impl SelfSigned {
             }
         }
         let Some(bundle) = bundle else {
+            metrics.cert_check("waiting");
             tracing::info!(secret = %self.secret_name, leader, "waiting for the certificate writer to fill the TLS Secret");
             return Ok(());
         };
@@ -103,11 +105,15 @@ impl SelfSigned {
         let name = Path::new(&self.secret_name);
         match load_pem(cert, key, name, name) {
             Ok(loaded) if serving.as_ref().is_none_or(|s| s.cert != loaded.key.cert) => {
+                metrics.cert_check("loaded");
                 certs.set(&loaded, metrics);
                 tracing::info!(not_after = loaded.not_after, "serving certificate loaded from the TLS Secret");
             }
-            Ok(_) => {}
-            Err(error) => tracing::error!(%error, "TLS Secret holds an unusable pair; the previous one keeps serving"),
+            Ok(_) => metrics.cert_check("unchanged"),
+            Err(error) => {
+                metrics.cert_check("refused");
+                tracing::error!(%error, "TLS Secret holds an unusable pair; the previous one keeps serving");
+            }
         }
         Ok(())
     }

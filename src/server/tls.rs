@@ -160,16 +160,19 @@ impl CertSource {
             }
             let (Ok(cert), Ok(key)) = (std::fs::read(&cert_path), std::fs::read(&key_path)) else { continue };
             if last.is_from(&cert, &key) || refused.as_ref().is_some_and(|(c, k)| *c == cert && *k == key) {
+                metrics.cert_check("unchanged");
                 continue;
             }
             match load_with_retry(&cert_path, &key_path).await {
                 Ok(loaded) => {
+                    metrics.cert_check("loaded");
                     self.set(&loaded, &metrics);
                     tracing::info!(cert = %cert_path.display(), not_after = loaded.not_after, "serving certificate reloaded");
                     last = loaded;
                     refused = None;
                 }
                 Err(error) => {
+                    metrics.cert_check("refused");
                     tracing::error!(%error, "new certificate pair refused; the previous one keeps serving");
                     refused = Some((cert, key));
                 }

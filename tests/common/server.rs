@@ -132,3 +132,10 @@ pub async fn eventually(limit: Duration, what: &str, mut check: impl AsyncFnMut(
     }
     panic!("{what}: not within {limit:?}");
 }
+
+/// The sum of the samples on `/metrics` whose series starts with `series` (a name, or a name and
+/// the start of its labels): 0 when there are none. Tests poll counters with it instead of sleeping.
+pub async fn metric(health: std::net::SocketAddr, series: &str) -> f64 {
+    let (_, text) = health_get(health, "/metrics").await.expect("metrics answer");
+    text.lines().filter(|l| l.starts_with(series)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
