@@ -7,6 +7,9 @@
 //!
 //! `cargo bench --bench decisions`
 
+#[path = "../tests/common/synthetic.rs"]
+mod synthetic;
+
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
@@ -14,7 +17,6 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use harness_guard::admission::{Webhook, encode, parse, review};
 use harness_guard::cluster::manifests::{Loader, Objects, load_dir};
-use harness_guard::cluster::synthetic;
 use harness_guard::cluster::view::View;
 use harness_guard::core::model::AgentHarness;
 use harness_guard::core::mutate::mutate_pod;

@@ -15,6 +15,11 @@
 #[allow(dead_code)]
 #[path = "../tests/common/fake_apiserver.rs"]
 mod fake_apiserver;
+#[path = "../tests/common/synthetic.rs"]
+mod synthetic;
+#[allow(dead_code)]
+#[path = "../tests/common/tls.rs"]
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,13 +29,13 @@ use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::client::conn::{http1, http2};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tls::{Conn, Proto, Sender, client_config};
 use tokio::net::{TcpListener, TcpStream};
 
 const STREAMS_PER_H2: usize = 8;
@@ -180,39 +185,6 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Proto {
-    H1,
-    H2,
-}
-
-enum Sender {
-    H1(http1::SendRequest<Full<Bytes>>),
-    H2(http2::SendRequest<Full<Bytes>>),
-}
-
-async fn connect(addr: SocketAddr, config: Arc<rustls::ClientConfig>, proto: Proto) -> Sender {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    tcp.set_nodelay(true).unwrap();
-    let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap();
-    let io = TokioIo::new(tls);
-    match proto {
-        Proto::H1 => {
-            let (s, conn) = http1::handshake(io).await.unwrap();
-            tokio::spawn(conn);
-            Sender::H1(s)
-        }
-        Proto::H2 => {
-            let (s, conn) = http2::handshake(TokioExecutor::new(), io).await.unwrap();
-            tokio::spawn(conn);
-            Sender::H2(s)
-        }
-    }
-}
-
 fn request(path: &str, body: &Bytes) -> Request<Full<Bytes>> {
     Request::post(format!("https://localhost{path}?timeout=10s"))
         .header("content-type", "application/json")
@@ -221,17 +193,7 @@ fn request(path: &str, body: &Bytes) -> Request<Full<Bytes>> {
 }
 
 async fn send(sender: &mut Sender, req: Request<Full<Bytes>>) -> bool {
-    let res = match sender {
-        Sender::H1(s) => match s.ready().await {
-            Ok(()) => s.send_request(req).await,
-            Err(e) => Err(e),
-        },
-        Sender::H2(s) => s.send_request(req).await,
-    };
-    match res {
-        Ok(res) => res.status() == 200 && res.into_body().collect().await.is_ok(),
-        Err(_) => false,
-    }
+    sender.send(req).await.is_ok_and(|(res, _)| res.status() == 200)
 }
 
 struct Figures {
@@ -262,17 +224,9 @@ async fn drive(addr: SocketAddr, config: Arc<rustls::ClientConfig>, load: Load<'
     let deadline = start + limit;
     let mut tasks = Vec::new();
     for _ in 0..conns {
-        let sender = connect(addr, config.clone(), proto).await;
+        let sender = Conn::open(addr, config.clone(), proto).await.unwrap().sender();
         let streams = if proto == Proto::H2 { STREAMS_PER_H2 } else { 1 };
-        let shared = match &sender {
-            Sender::H2(s) => Some(s.clone()),
-            Sender::H1(_) => None,
-        };
-        let mut senders = vec![sender];
-        for _ in 1..streams {
-            senders.push(Sender::H2(shared.clone().unwrap()));
-        }
-        for mut sender in senders {
+        for mut sender in std::iter::repeat_n(sender, streams) {
             let (path, body) = (path.to_string(), body.clone());
             tasks.push(tokio::spawn(async move {
                 let (mut latencies, mut failed) = (Vec::with_capacity(per_worker), 0usize);
@@ -304,16 +258,6 @@ async fn drive(addr: SocketAddr, config: Arc<rustls::ClientConfig>, load: Load<'
             / 1000.0
     };
     Figures { rps: all.len() as f64 / elapsed, p50: pct(0.50), p99: pct(0.99), p999: pct(0.999), failed }
-}
-
-fn client_config(ca: &Path, proto: Proto) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    config.alpn_protocols = if proto == Proto::H2 { vec![b"h2".to_vec()] } else { vec![b"http/1.1".to_vec()] };
-    Arc::new(config)
 }
 
 fn repo(rel: &str) -> PathBuf {
@@ -384,7 +328,7 @@ async fn side_by_side(args: &Args, dir: &Path, good: &Bytes) {
     for (name, path, body) in &workloads {
         for proto in [Proto::H1, Proto::H2] {
             for conns in [1, 32] {
-                let config = client_config(&ca, proto);
+                let config = client_config(&[&ca], proto);
                 // Warm both, then measure both, alternating so drift on this shared machine hits both.
                 let load = |total| Load { proto, conns, path, body: body.clone(), total, limit };
                 drive(hg.addr, config.clone(), load(500)).await;
@@ -416,7 +360,7 @@ async fn cluster_mode(args: &Args, dir: &Path, good: &Bytes) {
     let (cert, key, ca) = (dir.join("tls.crt"), dir.join("tls.key"), dir.join("ca.crt"));
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let limit = Duration::from_secs(args.seconds);
-    let mut objects = harness_guard::cluster::synthetic::objects(args.units);
+    let mut objects = synthetic::objects(args.units);
     let good_docs: Vec<Value> =
         serde_saphyr::from_multiple(&std::fs::read_to_string(repo("examples/cluster/00-good.yaml")).unwrap()).unwrap();
     objects.extend(good_docs);
@@ -442,7 +386,7 @@ async fn cluster_mode(args: &Args, dir: &Path, good: &Bytes) {
     let relist_peak = rss_kib(pid, "VmHWM:");
     let after_relist = rss_kib(pid, "VmRSS:");
 
-    let config = client_config(&ca, Proto::H2);
+    let config = client_config(&[&ca], Proto::H2);
     let (get0, list0, watch0) = (api.count("get"), api.count("list"), api.count("watch"));
     let load = Load { proto: Proto::H2, conns: 32, path: "/validate", body: good.clone(), total: args.requests, limit };
     let h = drive(hg.addr, config.clone(), load).await;

@@ -1,6 +1,6 @@
 //! `serve`: wires policy, certificates, the cluster view, the two servers and signals together.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::certs::{Bundle, CA_CERT, CA_KEY, CertError, Plan, TLS_CERT, TLS_KEY, generate, plan};
 use crate::cluster::audit::{Auditor, Events};
 use crate::cluster::lease::Elector;
 use crate::cluster::selfsigned::{Lifetimes, SelfSigned};
@@ -15,10 +16,12 @@ use crate::cluster::view::View;
 use crate::cluster::{manifests, watch as watchers};
 use crate::config::{ServeArgs, Source, load_policy};
 use crate::core::policy::Policy;
-use crate::core::view::Digester;
-use crate::server::router::{AppState, Readiness, health_router, webhook_router};
+use crate::core::view::{ClusterView, Digester};
+use crate::server::router::{AppState, health_router, webhook_router};
 use crate::server::serve::{Limits, serve_tls};
-use crate::server::tls::{CertSource, load_pair};
+use crate::server::tls::{server_config, watch_files};
+use crate::serving::certificate::{CertSource, load_pair};
+use crate::serving::readiness::Readiness;
 use crate::telemetry::Metrics;
 
 /// Why the server could not start.
@@ -32,13 +35,16 @@ pub enum StartError {
     Certs(#[from] crate::certs::CertError),
     /// The serving pair could not be loaded.
     #[error(transparent)]
-    Tls(#[from] crate::server::tls::TlsError),
+    Tls(#[from] crate::serving::certificate::TlsError),
     /// The manifest directory could not be read.
     #[error(transparent)]
     Manifests(#[from] manifests::ManifestError),
     /// No Kubernetes client could be built.
-    #[error("cannot configure the Kubernetes client: {0}")]
-    Kube(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error(transparent)]
+    Kube(#[from] crate::cluster::client::ClientError),
+    /// A setting that needs a cluster was given without one.
+    #[error("{0} needs cluster mode (--kubeconfig, --cluster, or running in a pod)")]
+    NeedsCluster(&'static str),
     /// A port could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -58,7 +64,7 @@ pub struct Running {
     /// The CA to trust, on the built-in default.
     pub ca_file: Option<PathBuf>,
     /// Shared state, for tests and the banner.
-    pub state: Arc<AppState>,
+    pub state: Arc<AppState<View>>,
     /// Resolves when the server has shut down.
     pub done: tokio::task::JoinHandle<()>,
 }
@@ -79,7 +85,7 @@ pub async fn start(
     let view = Arc::new(view);
 
     let client = match args.source() {
-        Source::Cluster(kubeconfig) => Ok(kube_client(kubeconfig).await?),
+        Source::Cluster(kubeconfig) => Ok(crate::cluster::client::client(kubeconfig).await?),
         Source::Manifests(dir) => Err(dir),
     };
     // One Lease elects the single writer of certificates and audit Events.
@@ -144,7 +150,7 @@ pub async fn start(
     let health_server =
         axum::serve(health, health_router(state.clone())).with_graceful_shutdown(stopped(stop_rx.clone()));
     let webhook_server =
-        serve_tls(listener, certs.server_config(), webhook_router(state.clone()), limits, stopped(stop_rx));
+        serve_tls(listener, server_config(&certs), webhook_router(state.clone()), limits, stopped(stop_rx));
     let done = tokio::spawn(async move {
         let (_, health) = tokio::join!(webhook_server, health_server);
         if let Err(error) = health {
@@ -169,9 +175,7 @@ fn start_certs(
 ) -> Result<(tokio::task::JoinHandle<()>, Option<PathBuf>), StartError> {
     if let Some(secret) = &args.self_signed.secret {
         let (Some(client), Some(elector)) = (client, elector) else {
-            return Err(StartError::Kube(
-                "--self-signed-secret needs cluster mode (--kubeconfig or in-cluster)".into(),
-            ));
+            return Err(StartError::NeedsCluster("--self-signed-secret"));
         };
         let s = &args.self_signed;
         let ns = s.namespace.as_str();
@@ -196,7 +200,7 @@ fn start_certs(
     let (cert, key, ca_file) = match (&args.tls_cert_file, &args.tls_key_file) {
         (Some(cert), Some(key)) => (cert.clone(), key.clone(), None),
         _ => {
-            let (cert, key) = crate::certs::ensure_dev_certs(&args.dev_cert_dir)?;
+            let (cert, key) = ensure_dev_certs(&args.dev_cert_dir)?;
             (cert, key, Some(args.dev_cert_dir.join(crate::certs::CA_CERT)))
         }
     };
@@ -204,32 +208,24 @@ fn start_certs(
     certs.set(&loaded, metrics);
     readiness.cert_loaded.store(true, Ordering::Release);
     let poll = Duration::from_secs(args.cert_poll_seconds.max(1));
-    let task = tokio::spawn(certs.clone().watch_files((cert, key), loaded, poll, metrics.clone()));
+    let task = tokio::spawn(watch_files(certs.clone(), (cert, key), loaded, poll, metrics.clone()));
     Ok((task, ca_file))
 }
 
-/// A client for `kubeconfig`, or the in-cluster configuration.
-/// A client for `kubeconfig`, or, without one, for the configuration kubectl would use:
-/// `KUBECONFIG`, then `~/.kube/config` (current context), then the in-cluster configuration.
-pub async fn kube_client(kubeconfig: Option<PathBuf>) -> Result<kube::Client, StartError> {
-    kube::Client::try_from(kube_config(kubeconfig).await?).map_err(kube_error)
-}
-
-/// The client configuration [`kube_client`] uses.
-pub async fn kube_config(kubeconfig: Option<PathBuf>) -> Result<kube::Config, StartError> {
-    Ok(match kubeconfig {
-        Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(&path).map_err(kube_error)?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
-                .await
-                .map_err(kube_error)?
-        }
-        None => kube::Config::infer().await.map_err(kube_error)?,
-    })
-}
-
-fn kube_error(e: impl std::error::Error + Send + Sync + 'static) -> StartError {
-    StartError::Kube(Box::new(e))
+/// The built-in default's certificates (checked with the serving loader, made with `certs`): reused from `dir` when a valid pair is there, made and
+/// written otherwise. Returns the paths of the serving certificate and key.
+fn ensure_dev_certs(dir: &Path) -> Result<(PathBuf, PathBuf), CertError> {
+    let (cert, key) = (dir.join(TLS_CERT), dir.join(TLS_KEY));
+    let names = ["localhost", "127.0.0.1", "::1"].map(String::from);
+    let read = |name| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    let found = Bundle { ca_cert: read(CA_CERT), ca_key: read(CA_KEY), cert: read(TLS_CERT), key: read(TLS_KEY) };
+    let (day, year) = (Duration::from_secs(86_400), Duration::from_secs(365 * 86_400));
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let loads = load_pair(&cert, &key).is_ok();
+    if !loads || plan(Some(&found), &names, now, day, day) != Plan::Keep {
+        generate(&names, year)?.write(dir)?;
+    }
+    Ok((cert, key))
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -117,7 +117,7 @@ pub fn plan(
 ) -> Plan {
     let Some(found) = found else { return Plan::NewCa };
     let (Some(ca), Some(leaf)) = (cert_facts(&found.ca_cert), cert_facts(&found.cert)) else { return Plan::NewCa };
-    if ca.not_after - now < (renew_before + leaf_validity).as_secs() as i64 {
+    if ca.not_after - now < i64::try_from(renew_before.saturating_add(leaf_validity).as_secs()).unwrap_or(i64::MAX) {
         return Plan::NewCa;
     }
     let names_fit = dns_names.iter().all(|n| leaf.names.contains(n));
@@ -203,20 +203,4 @@ fn write_file(path: &Path, text: &str, private: bool) -> std::io::Result<()> {
     }
     let mut file = options.open(path)?;
     file.write_all(text.as_bytes())
-}
-
-/// The built-in default's certificates: reused from `dir` when a valid pair is there, made and
-/// written otherwise. Returns the paths of the serving certificate and key.
-pub fn ensure_dev_certs(dir: &Path) -> Result<(PathBuf, PathBuf), CertError> {
-    let (cert, key) = (dir.join(TLS_CERT), dir.join(TLS_KEY));
-    let names = ["localhost", "127.0.0.1", "::1"].map(String::from);
-    let read = |name| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
-    let found = Bundle { ca_cert: read(CA_CERT), ca_key: read(CA_KEY), cert: read(TLS_CERT), key: read(TLS_KEY) };
-    let (day, year) = (Duration::from_secs(86_400), Duration::from_secs(365 * 86_400));
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let loads = crate::server::tls::load_pair(&cert, &key).is_ok();
-    if !loads || plan(Some(&found), &names, now, day, day) != Plan::Keep {
-        generate(&names, year)?.write(dir)?;
-    }
-    Ok((cert, key))
 }

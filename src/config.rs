@@ -168,18 +168,32 @@ pub struct SelfSignedArgs {
     /// This replica's identity in the Lease [default: $POD_NAME, then $HOSTNAME].
     #[arg(long, env = "HARNESS_GUARD_IDENTITY")]
     pub identity: Option<String>,
-    /// Lifetime of the serving certificate, in seconds.
-    #[arg(long, env = "HARNESS_GUARD_LEAF_VALIDITY_SECONDS", default_value_t = 365 * 86_400)]
+    /// Lifetime of the serving certificate, in seconds (at most 100 years).
+    #[arg(long, env = "HARNESS_GUARD_LEAF_VALIDITY_SECONDS", default_value_t = 365 * 86_400, value_parser = seconds())]
     pub leaf_validity_seconds: u64,
     /// Renew the serving certificate this many seconds before it expires.
-    #[arg(long, env = "HARNESS_GUARD_RENEW_BEFORE_SECONDS", default_value_t = 30 * 86_400)]
+    #[arg(long, env = "HARNESS_GUARD_RENEW_BEFORE_SECONDS", default_value_t = 30 * 86_400, value_parser = seconds())]
     pub renew_before_seconds: u64,
-    /// Lifetime of the CA, in seconds.
-    #[arg(long, env = "HARNESS_GUARD_CA_VALIDITY_SECONDS", default_value_t = 10 * 365 * 86_400)]
+    /// Lifetime of the CA, in seconds (at most 100 years).
+    #[arg(long, env = "HARNESS_GUARD_CA_VALIDITY_SECONDS", default_value_t = 10 * 365 * 86_400, value_parser = seconds())]
     pub ca_validity_seconds: u64,
-    /// Seconds between checks of the Secret, the Lease and the caBundles.
-    #[arg(long = "cert-check-seconds", env = "HARNESS_GUARD_CERT_CHECK_SECONDS", default_value_t = 60)]
+    /// Seconds between checks of the Secret, the Lease and the caBundles (at most a day; the Lease
+    /// lasts three checks).
+    #[arg(
+        long = "cert-check-seconds",
+        env = "HARNESS_GUARD_CERT_CHECK_SECONDS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
     pub check_seconds: u64,
+}
+
+/// The longest certificate lifetime accepted, in days: far from any overflow of the time types.
+pub const MAX_DAYS: u64 = 36_500;
+
+/// Seconds from 1 to [`MAX_DAYS`] days.
+fn seconds() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(1..=MAX_DAYS * 86_400)
 }
 
 impl SelfSignedArgs {
@@ -208,8 +222,8 @@ pub struct CertsArgs {
     /// Output directory for ca.crt, ca.key, tls.crt, tls.key.
     #[arg(long, default_value = "certs/dev")]
     pub out: PathBuf,
-    /// Validity in days.
-    #[arg(long, default_value_t = 365)]
+    /// Validity in days (at most 100 years).
+    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u64).range(1..=MAX_DAYS))]
     pub days: u64,
 }
 
@@ -277,56 +291,71 @@ pub enum PolicyError {
         source: std::io::Error,
     },
     /// The YAML does not fit the policy schema.
-    #[error("policy file {path}: {message}")]
+    #[error("policy file {path}: {problem}")]
     Invalid {
         /// The file.
         path: PathBuf,
         /// What is wrong, with the field and position.
-        message: String,
+        problem: PolicyProblem,
+    },
+}
+
+/// What is wrong with a policy document.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyProblem {
+    /// Not YAML, or YAML of the wrong shape: the parser's message names the field and position.
+    #[error("{0}")]
+    Schema(String),
+    /// A field whose value cannot work.
+    #[error("{field}: {why}")]
+    Value {
+        /// The field, as written in the file.
+        field: &'static str,
+        /// Why, and what would work.
+        why: String,
     },
 }
 
 /// Reads and checks a policy file.
 pub fn load_policy(path: &Path) -> Result<Policy, PolicyError> {
     let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read { path: path.into(), source })?;
-    parse_policy(&text).map_err(|message| PolicyError::Invalid { path: path.into(), message })
+    parse_policy(&text).map_err(|problem| PolicyError::Invalid { path: path.into(), problem })
 }
 
 /// Parses policy YAML; an empty document is the default policy.
-pub fn parse_policy(text: &str) -> Result<Policy, String> {
+pub fn parse_policy(text: &str) -> Result<Policy, PolicyProblem> {
     if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
         return Ok(Policy::default());
     }
-    let policy: Policy = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+    let policy: Policy = serde_saphyr::from_str(text).map_err(|e| PolicyProblem::Schema(e.to_string()))?;
     check_policy(&policy)?;
     Ok(policy)
 }
 
-fn check_policy(policy: &Policy) -> Result<(), String> {
+fn check_policy(policy: &Policy) -> Result<(), PolicyProblem> {
+    let bad = |field, why: String| Err(PolicyProblem::Value { field, why });
     let s = &policy.sandbox;
     let uri: Result<http::Uri, _> = s.proxy_url.parse();
     if !uri.as_ref().is_ok_and(|u| u.scheme_str().is_some() && u.host().is_some()) {
-        return Err(format!(
-            "sandbox.proxyUrl: {:?} is not an absolute URL such as http://10.200.0.1:3128",
-            s.proxy_url
-        ));
+        let why = format!("{:?} is not an absolute URL such as http://10.200.0.1:3128", s.proxy_url);
+        return bad("sandbox.proxyUrl", why);
     }
     if s.namespaces.is_empty() {
-        return Err("sandbox.namespaces: must name at least one namespace".into());
+        return bad("sandbox.namespaces", "must name at least one namespace".into());
     }
     if s.containers.is_empty() {
-        return Err("sandbox.containers: must name at least one container".into());
+        return bad("sandbox.containers", "must name at least one container".into());
     }
     for (field, key) in
         [("sandbox.providerAnnotation", &s.provider_annotation), ("sandbox.harnessAnnotation", &s.harness_annotation)]
     {
         if key.is_empty() || key.chars().any(|c| c.is_whitespace()) {
-            return Err(format!("{field}: {key:?} is not an annotation key"));
+            return bad(field, format!("{key:?} is not an annotation key"));
         }
     }
     let env_names = s.proxy_vars.iter().chain(&s.no_proxy_vars).chain(s.extra_env.keys());
-    if let Some(bad) = env_names.into_iter().find(|n| n.is_empty() || n.contains('=')) {
-        return Err(format!("sandbox: {bad:?} is not an environment variable name"));
+    if let Some(name) = env_names.into_iter().find(|n| n.is_empty() || n.contains('=')) {
+        return bad("sandbox", format!("{name:?} is not an environment variable name"));
     }
     Ok(())
 }

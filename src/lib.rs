@@ -29,4 +29,5 @@ pub mod config;
 pub mod core;
 pub mod report;
 pub mod server;
+pub mod serving;
 pub mod telemetry;

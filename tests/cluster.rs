@@ -138,7 +138,7 @@ async fn namespaces_outside_the_watch_are_not_watched() {
 #[tokio::test]
 async fn lists_longer_than_a_page_are_read_whole() {
     // 1,200 objects per kind: kube-rs lists in pages of 500, following continue tokens.
-    let mut objects = harness_guard::cluster::synthetic::objects(1_200);
+    let mut objects = common::synthetic::objects(1_200);
     objects.extend(serde_saphyr::from_multiple::<Value>(CLUSTER).unwrap());
     let api = FakeApi::start_with(objects, true).await;
     let dir = tempfile::tempdir().unwrap();

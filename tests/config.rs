@@ -32,7 +32,7 @@ fn policy_files() {
     ];
     for (text, field) in refused {
         let err = parse_policy(text).expect_err(text);
-        assert!(err.contains(field), "{text:?}: {err}");
+        assert!(err.to_string().contains(field), "{text:?}: {err}");
     }
 }
 
@@ -129,7 +129,8 @@ fn certs_command_writes_a_usable_pair() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let loaded =
-        harness_guard::server::tls::load_pair(&dir.path().join("tls.crt"), &dir.path().join("tls.key")).unwrap();
+        harness_guard::serving::certificate::load_pair(&dir.path().join("tls.crt"), &dir.path().join("tls.key"))
+            .unwrap();
     assert!(loaded.not_after > 0);
     for file in ["ca.crt", "ca.key", "tls.crt", "tls.key"] {
         assert!(dir.path().join(file).is_file(), "{file}");
@@ -137,4 +138,22 @@ fn certs_command_writes_a_usable_pair() {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(dir.path().join("tls.key")).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "private keys are owner-only");
+}
+
+/// Numeric flags that feed time arithmetic are bounded where they are parsed.
+#[test]
+fn lifetimes_out_of_range_are_refused_at_the_flag() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness-guard")).args(args).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, stderr) =
+        run(&["certs", "--dns", "x", "--out", "/nonexistent/never-written", "--days", "18446744073709551615"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--days"), "{stderr}");
+    for flag in ["--leaf-validity-seconds", "--ca-validity-seconds", "--renew-before-seconds", "--cert-check-seconds"] {
+        let (code, stderr) = run(&["serve", flag, "0"]);
+        assert_eq!(code, Some(2), "{flag}: {stderr}");
+        assert!(stderr.contains(flag), "{flag}: {stderr}");
+    }
 }

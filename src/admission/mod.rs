@@ -4,7 +4,7 @@
 mod object;
 mod wire;
 
-pub use object::RawObject;
+pub use object::{FieldError, RawObject};
 pub use wire::encode;
 
 use std::sync::Arc;
@@ -14,7 +14,6 @@ use kube::core::Status;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use serde_json::Value;
 
-use crate::cluster::ingest::Ingest;
 use crate::core::enforce::enforce_pod;
 use crate::core::finding::{Cause, Detail, Finding, Kind, ObjectRef};
 use crate::core::message::{self, render, warning_line};
@@ -22,6 +21,7 @@ use crate::core::model::{AgentHarness, AgentHarnessSpec, AgentHarnessStatus, Mod
 use crate::core::mutate::mutate_pod;
 use crate::core::names::{AGENT_HARNESS_KIND, KAGENT_GROUP, KAGENT_VERSION, MODEL_CONFIG_KIND};
 use crate::core::policy::{Policy, Rule};
+use crate::core::reduce::{config_map_values, secret_values};
 use crate::core::references::{After, CLEANUP_USERS, Cleanup, guard_reference};
 use crate::core::validate::{Change, validate_harness};
 use crate::core::verdict::Verdict;
@@ -148,17 +148,19 @@ pub fn review(webhook: Webhook, req: &Request, view: &impl ClusterView, policy: 
 /// An object in a request that harness-guard cannot read as its kind.
 struct Unreadable {
     object: ObjectRef,
-    error: String,
+    error: FieldError,
 }
 
 impl Unreadable {
-    fn new(kind: Kind, namespace: &str, name: &str) -> impl FnOnce(String) -> Self {
+    fn new(kind: Kind, namespace: &str, name: &str) -> impl FnOnce(FieldError) -> Self {
         let object = ObjectRef::new(kind, namespace, name);
         move |error| Self { object, error }
     }
 
     fn finding(self) -> Finding {
-        Finding::on(Rule::Unreadable, &self.object, "", Cause::Unreadable).with(Detail::Error(self.error))
+        let Self { object, error } = self;
+        Finding::on(Rule::Unreadable, &object, error.field.clone(), Cause::Unreadable)
+            .with(Detail::Error(error.to_string()))
     }
 }
 
@@ -207,7 +209,7 @@ impl WithWarnings for AdmissionResponse {
     }
 }
 
-fn read_harness(obj: &RawObject) -> Result<AgentHarness, String> {
+fn read_harness(obj: &RawObject) -> Result<AgentHarness, FieldError> {
     let spec = obj.field::<AgentHarnessSpec>("spec")?.unwrap_or_default();
     Ok(AgentHarness { metadata: obj.metadata.clone(), spec, status: obj.field::<AgentHarnessStatus>("status")? })
 }
@@ -305,21 +307,21 @@ fn review_reference(req: &Request, view: &impl ClusterView, policy: &Policy) -> 
     let after = match kind {
         Kind::Secret => {
             // Read whole and reduced at once: the plaintext lives only inside this closure.
-            let reduced = new.map(|o| -> Result<_, String> {
+            let reduced = new.map(|o| -> Result<_, FieldError> {
                 let secret = Secret { metadata: o.metadata.clone(), ..o.read::<Secret>()? };
-                Ok(Arc::new(secret.ingest(digester)))
+                Ok(Arc::new(secret_values(secret, digester)))
             });
             After::Secret(key.clone(), reduced.transpose().map_err(unreadable)?)
         }
         Kind::ConfigMap => {
-            let reduced = new.map(|o| -> Result<_, String> {
+            let reduced = new.map(|o| -> Result<_, FieldError> {
                 let cm = ConfigMap { metadata: o.metadata.clone(), ..o.read::<ConfigMap>()? };
-                Ok(Arc::new(cm.ingest(digester)))
+                Ok(Arc::new(config_map_values(cm, digester)))
             });
             After::ConfigMap(key.clone(), reduced.transpose().map_err(unreadable)?)
         }
         _ => {
-            let typed = new.map(|o| -> Result<_, String> {
+            let typed = new.map(|o| -> Result<_, FieldError> {
                 Ok(Arc::new(ModelConfig { metadata: o.metadata.clone(), ..o.read::<ModelConfig>()? }))
             });
             After::ModelConfig(key.clone(), typed.transpose().map_err(unreadable)?)

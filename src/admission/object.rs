@@ -97,29 +97,38 @@ impl serde::Serialize for RawObject {
     }
 }
 
-fn parse<T: DeserializeOwned>(text: &str, prefix: &str) -> Result<T, String> {
+/// Why (part of) an object does not read as its type: the field, and the reason with any quoted
+/// value removed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct FieldError {
+    /// The field path (`spec.env[0].value`), `.` for the object itself.
+    pub field: String,
+    /// Why, free of values.
+    pub reason: String,
+}
+
+fn parse<T: DeserializeOwned>(text: &str, prefix: &str) -> Result<T, FieldError> {
     // The fast path; only on failure is the text read again to name the field.
-    serde_json::from_str(text).map_err(|_| {
+    serde_json::from_str(text).map_err(|first| {
         let mut de = serde_json::Deserializer::from_str(text);
-        match serde_path_to_error::deserialize::<_, T>(&mut de) {
-            Ok(_) => "unreadable".to_string(),
-            Err(e) => {
-                let path = e.path().to_string();
-                let at = match (prefix.is_empty(), path.as_str()) {
-                    (true, _) => path,
-                    (false, ".") => prefix.to_string(),
-                    (false, _) => format!("{prefix}.{path}"),
-                };
-                format!("{at}: {}", crate::telemetry::redact_quoted(&e.inner().to_string()))
-            }
-        }
+        let (path, reason) = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Ok(_) => (".".to_string(), first.to_string()),
+            Err(e) => (e.path().to_string(), e.inner().to_string()),
+        };
+        let field = match (prefix.is_empty(), path.as_str()) {
+            (true, _) => path,
+            (false, ".") => prefix.to_string(),
+            (false, _) => format!("{prefix}.{path}"),
+        };
+        FieldError { field, reason: crate::telemetry::redact_quoted(&reason) }
     })
 }
 
 impl RawObject {
     /// The top-level field `name` (`spec`, `data`, ...) as `T`; `None` when absent or null. The
     /// error names the field.
-    pub fn field<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, String> {
+    pub fn field<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, FieldError> {
         match self.fields.iter().find(|(k, _)| k == name) {
             Some((_, raw)) if raw.get() != "null" => parse(raw.get(), name).map(Some),
             _ => Ok(None),
@@ -127,7 +136,7 @@ impl RawObject {
     }
 
     /// The whole object as `T` (its metadata left default: use [`RawObject::metadata`]).
-    pub fn read<T: DeserializeOwned>(&self) -> Result<T, String> {
+    pub fn read<T: DeserializeOwned>(&self) -> Result<T, FieldError> {
         let mut text = String::from("{");
         for (i, (k, v)) in self.fields.iter().enumerate() {
             if i > 0 {

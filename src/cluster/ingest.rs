@@ -1,8 +1,6 @@
-//! What enters the cluster view, and in what form: every object is stripped of `managedFields`
-//! and the last-applied annotation, and Secrets and ConfigMaps are reduced to key names,
-//! emptiness and keyed digests before they are stored, and so are an AgentHarness's literals (env
-//! values, inline tokens; an inline gateway token is dropped as it is read). No plaintext value
-//! survives ingest.
+//! What enters the cluster view, and in what form: each kind the view holds, read through the
+//! reduction in `core::reduce` (metadata stripped, values to digests, a harness's literals to
+//! facts). No plaintext value survives ingest.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -13,9 +11,8 @@ use kube::core::{NamespaceResourceScope, Resource};
 use serde::de::DeserializeOwned;
 
 use crate::core::model::{AgentHarness, ModelConfig};
-use crate::core::names::{
-    AGENT_HARNESS_KIND, KAGENT_GROUP, KAGENT_VERSION, LAST_APPLIED_ANNOTATION, MODEL_CONFIG_KIND,
-};
+use crate::core::names::{AGENT_HARNESS_KIND, KAGENT_GROUP, KAGENT_VERSION, MODEL_CONFIG_KIND};
+use crate::core::reduce::{config_map_values, secret_values, strip};
 use crate::core::view::{ConfigMapKind, ConfigMapValues, Digester, SecretKind, SecretValues, ValueSet};
 
 /// A kind the view holds: how it is read from the API and what is kept of it.
@@ -34,24 +31,6 @@ pub trait Ingest:
     fn ingest(self, digester: &Digester) -> Self::Stored;
     /// A stored stand-in for an object that could not be read, so it can be removed from the store.
     fn placeholder(metadata: ObjectMeta) -> Self::Stored;
-}
-
-/// Keeps only the metadata the view uses: name, namespace and deletionTimestamp. Everything else
-/// goes: `managedFields` and the last-applied annotation above all (it repeats every value of the
-/// object), and labels, other annotations, finalizers, owners, uid and resourceVersion, which no
-/// rule reads and which would only cost memory at scale (the watcher keeps its own
-/// resourceVersion from its events).
-pub fn strip(meta: &mut ObjectMeta) {
-    if let Some(annotations) = meta.annotations.as_mut() {
-        // Said twice on purpose: even if the line below is ever relaxed, this one must stay.
-        annotations.remove(LAST_APPLIED_ANNOTATION);
-    }
-    *meta = ObjectMeta {
-        name: meta.name.take(),
-        namespace: meta.namespace.take(),
-        deletion_timestamp: meta.deletion_timestamp.take(),
-        ..Default::default()
-    };
 }
 
 impl Ingest for AgentHarness {
@@ -83,17 +62,8 @@ impl Ingest for ModelConfig {
 
 impl Ingest for Secret {
     type Stored = SecretValues;
-    fn ingest(mut self, digester: &Digester) -> SecretValues {
-        strip(&mut self.metadata);
-        let mut keys = BTreeMap::new();
-        for (k, v) in self.data.into_iter().flatten() {
-            keys.insert(k, digester.facts(&v.0));
-        }
-        // stringData is write-only and folded into data by the apiserver; manifests may use it.
-        for (k, v) in self.string_data.into_iter().flatten() {
-            keys.insert(k, digester.facts(v.as_bytes()));
-        }
-        ValueSet::new(self.metadata, keys)
+    fn ingest(self, digester: &Digester) -> SecretValues {
+        secret_values(self, digester)
     }
     fn placeholder(metadata: ObjectMeta) -> SecretValues {
         ValueSet::new(metadata, BTreeMap::new())
@@ -102,16 +72,8 @@ impl Ingest for Secret {
 
 impl Ingest for ConfigMap {
     type Stored = ConfigMapValues;
-    fn ingest(mut self, digester: &Digester) -> ConfigMapValues {
-        strip(&mut self.metadata);
-        let mut keys = BTreeMap::new();
-        for (k, v) in self.data.into_iter().flatten() {
-            keys.insert(k, digester.facts(v.as_bytes()));
-        }
-        for (k, v) in self.binary_data.into_iter().flatten() {
-            keys.insert(k, digester.facts(&v.0));
-        }
-        ValueSet::new(self.metadata, keys)
+    fn ingest(self, digester: &Digester) -> ConfigMapValues {
+        config_map_values(self, digester)
     }
     fn placeholder(metadata: ObjectMeta) -> ConfigMapValues {
         ValueSet::new(metadata, BTreeMap::new())

@@ -65,7 +65,7 @@ impl Elector {
         let step = lease_step(current.as_ref(), &self.identity, now);
         let spec = |acquired: Option<MicroTime>, transitions: i32| LeaseSpec {
             holder_identity: Some(self.identity.clone()),
-            lease_duration_seconds: Some(self.duration.as_secs() as i32),
+            lease_duration_seconds: Some(i32::try_from(self.duration.as_secs()).unwrap_or(i32::MAX)),
             acquire_time: acquired.or(Some(MicroTime(now))),
             renew_time: Some(MicroTime(now)),
             lease_transitions: Some(transitions),

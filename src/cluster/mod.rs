@@ -2,11 +2,11 @@
 //! mode or by a manifest directory in the built-in default.
 
 pub mod audit;
+pub mod client;
 pub mod ingest;
 pub mod lease;
 pub mod list;
 pub mod manifests;
 pub mod selfsigned;
-pub mod synthetic;
 pub mod view;
 pub mod watch;

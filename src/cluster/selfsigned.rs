@@ -18,8 +18,8 @@ use serde_json::json;
 
 use super::lease::Elector;
 use crate::certs::{Bundle, CA_CERT, CA_KEY, Plan, TLS_CERT, TLS_KEY, generate_with, issue_leaf, plan};
-use crate::server::router::Readiness;
-use crate::server::tls::{CertSource, load_pem};
+use crate::serving::certificate::{CertSource, load_pem};
+use crate::serving::readiness::Readiness;
 use crate::telemetry::Metrics;
 
 /// Lifetimes and the check interval.

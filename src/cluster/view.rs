@@ -261,7 +261,7 @@ fn namespaces(scope: &WatchPolicy) -> Vec<Option<String>> {
     if scope.namespaces.is_empty() { vec![None] } else { scope.namespaces.iter().cloned().map(Some).collect() }
 }
 
-/// The four kinds harness-guard reads, held as reflector stores, and their index.
+/// The four kinds harness-guard reads, held in plain maps per kind, and their index.
 pub struct View {
     /// AgentHarnesses.
     pub harnesses: KindStore<AgentHarness>,
@@ -327,16 +327,6 @@ impl View {
         self.shared.generation.subscribe()
     }
 
-    /// Objects held, by kind, for metrics.
-    pub fn sizes(&self) -> [(&'static str, usize); 4] {
-        [
-            ("AgentHarness", self.harnesses.len()),
-            ("ModelConfig", self.model_configs.len()),
-            ("Secret", self.secrets.len()),
-            ("ConfigMap", self.config_maps.len()),
-        ]
-    }
-
     fn index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
         self.shared.index.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -379,5 +369,14 @@ impl ClusterView for View {
 
     fn is_model_key(&self, digest: &ValueDigest) -> bool {
         self.index().is_model_key(digest)
+    }
+
+    fn sizes(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("AgentHarness", self.harnesses.len()),
+            ("ModelConfig", self.model_configs.len()),
+            ("Secret", self.secrets.len()),
+            ("ConfigMap", self.config_maps.len()),
+        ]
     }
 }

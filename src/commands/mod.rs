@@ -3,6 +3,7 @@
 
 pub mod check;
 
+use crate::cluster::client;
 use crate::cluster::list::Listed;
 use crate::cluster::manifests::Objects;
 use crate::cluster::view::View;
@@ -69,9 +70,9 @@ async fn list_cluster(
     scope: &WatchPolicy,
     digester: &Digester,
 ) -> Result<Listed, String> {
-    let config = crate::app::kube_config(kubeconfig).await.map_err(|e| e.to_string())?;
+    let config = client::config(kubeconfig).await.map_err(|e| e.to_string())?;
     let url = config.cluster_url.to_string();
-    let client = kube::Client::try_from(config).map_err(|e| format!("cannot configure the Kubernetes client: {e}"))?;
+    let client = client::client_for(config).map_err(|e| e.to_string())?;
     crate::cluster::list::list_all(&client, scope, digester)
         .await
         .map_err(|e| format!("cannot list the cluster at {url}: {e}"))

@@ -10,6 +10,7 @@ pub mod model;
 pub mod mutate;
 pub mod names;
 pub mod policy;
+pub mod reduce;
 pub mod references;
 pub mod sandbox;
 pub mod validate;

@@ -148,4 +148,7 @@ impl<V: ClusterView> ClusterView for Overlay<'_, V> {
     fn is_model_key(&self, digest: &ValueDigest) -> bool {
         self.base.is_model_key(digest)
     }
+    fn sizes(&self) -> Vec<(&'static str, usize)> {
+        self.base.sizes()
+    }
 }

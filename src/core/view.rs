@@ -199,4 +199,6 @@ pub trait ClusterView {
     fn dependents(&self, target: &Target) -> Vec<Arc<AgentHarness>>;
     /// True if `digest` is the digest of some ModelConfig's API key.
     fn is_model_key(&self, digest: &ValueDigest) -> bool;
+    /// How many objects of each kind the view holds (for metrics).
+    fn sizes(&self) -> Vec<(&'static str, usize)>;
 }

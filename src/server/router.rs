@@ -2,7 +2,7 @@
 //! (`/healthz`, `/readyz`, `/metrics`) over plain HTTP on its own port, outside request tracing.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -16,8 +16,9 @@ use serde_json::json;
 
 use super::body::BodyError;
 use crate::admission::{self, Webhook};
-use crate::cluster::view::View;
 use crate::core::policy::Policy;
+use crate::core::view::ClusterView;
+use crate::serving::readiness::Readiness;
 use crate::telemetry::Metrics;
 use kube::core::admission::Operation;
 
@@ -26,30 +27,14 @@ pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
 /// Deadline assumed when the apiserver's `?timeout=` is absent (its default is 10 s).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Readiness: a certificate loaded, the cluster view synced, and not shutting down.
-#[derive(Debug, Default)]
-pub struct Readiness {
-    /// A serving certificate is loaded.
-    pub cert_loaded: AtomicBool,
-    /// The cluster view has completed its first list.
-    pub view_synced: AtomicBool,
-    /// SIGTERM or SIGINT received.
-    pub shutting_down: AtomicBool,
-}
+/// A view the server can hold across tasks.
+pub trait SharedView: ClusterView + Send + Sync + 'static {}
+impl<V: ClusterView + Send + Sync + 'static> SharedView for V {}
 
-impl Readiness {
-    /// True when the server should receive traffic.
-    pub fn is_ready(&self) -> bool {
-        self.cert_loaded.load(Ordering::Acquire)
-            && self.view_synced.load(Ordering::Acquire)
-            && !self.shutting_down.load(Ordering::Acquire)
-    }
-}
-
-/// What the handlers share.
-pub struct AppState {
+/// What the handlers share, over any cluster view.
+pub struct AppState<V> {
     /// The cluster view.
-    pub view: Arc<View>,
+    pub view: Arc<V>,
     /// The policy.
     pub policy: Arc<Policy>,
     /// Metrics.
@@ -59,24 +44,24 @@ pub struct AppState {
 }
 
 /// The webhook routes.
-pub fn webhook_router(state: Arc<AppState>) -> Router {
+pub fn webhook_router<V: SharedView>(state: Arc<AppState<V>>) -> Router {
     Router::new()
-        .route("/validate", post(validate))
-        .route("/mutate", post(mutate))
+        .route("/validate", post(validate::<V>))
+        .route("/mutate", post(mutate::<V>))
         .fallback(not_found)
         .with_state(state)
 }
 
 /// The health and metrics routes.
-pub fn health_router(state: Arc<AppState>) -> Router {
+pub fn health_router<V: SharedView>(state: Arc<AppState<V>>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/readyz", get(readyz::<V>))
+        .route("/metrics", get(metrics::<V>))
         .with_state(state)
 }
 
-async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+async fn readyz<V: SharedView>(State(state): State<Arc<AppState<V>>>) -> Response {
     if state.readiness.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
@@ -91,7 +76,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+async fn metrics<V: SharedView>(State(state): State<Arc<AppState<V>>>) -> Response {
     for (kind, count) in state.view.sizes() {
         state.metrics.set_objects(kind, count);
     }
@@ -112,11 +97,16 @@ struct Params {
     timeout: Option<String>,
 }
 
-async fn validate(State(s): State<Arc<AppState>>, q: Query<Params>, h: HeaderMap, b: Body) -> Response {
+async fn validate<V: SharedView>(
+    State(s): State<Arc<AppState<V>>>,
+    q: Query<Params>,
+    h: HeaderMap,
+    b: Body,
+) -> Response {
     admit(s, Webhook::Validate, q.0, h, b).await
 }
 
-async fn mutate(State(s): State<Arc<AppState>>, q: Query<Params>, h: HeaderMap, b: Body) -> Response {
+async fn mutate<V: SharedView>(State(s): State<Arc<AppState<V>>>, q: Query<Params>, h: HeaderMap, b: Body) -> Response {
     admit(s, Webhook::Mutate, q.0, h, b).await
 }
 
@@ -162,7 +152,13 @@ async fn read_body(headers: &HeaderMap, body: Body, budget: Duration) -> Result<
     }
 }
 
-async fn admit(state: Arc<AppState>, webhook: Webhook, params: Params, headers: HeaderMap, body: Body) -> Response {
+async fn admit<V: SharedView>(
+    state: Arc<AppState<V>>,
+    webhook: Webhook,
+    params: Params,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let deadline = parse_timeout(params.timeout.as_deref());
     let json = headers
         .get(header::CONTENT_TYPE)

@@ -6,6 +6,7 @@ pub mod fake_apiserver;
 pub mod fixtures;
 pub mod process;
 pub mod server;
+pub mod synthetic;
 pub mod tls;
 pub mod view;
 

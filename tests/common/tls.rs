@@ -29,9 +29,34 @@ pub enum Proto {
     H2,
 }
 
-enum Sender {
-    H1(http1::SendRequest<Full<Bytes>>),
+/// The sending half of one connection; an HTTP/2 one can be cloned to send streams in parallel.
+#[derive(Clone)]
+pub enum Sender {
+    /// HTTP/1.1: one request at a time (not cloneable in practice: clone only for H2).
+    H1(Arc<tokio::sync::Mutex<http1::SendRequest<Full<Bytes>>>>),
+    /// HTTP/2.
     H2(http2::SendRequest<Full<Bytes>>),
+}
+
+impl Sender {
+    /// Sends a request and reads the whole answer.
+    pub async fn send(&mut self, req: Request<Full<Bytes>>) -> Result<(Response<()>, Bytes), String> {
+        let response = match self {
+            Sender::H1(s) => {
+                let mut s = s.lock().await;
+                s.ready().await.map_err(|e| e.to_string())?;
+                s.send_request(req).await
+            }
+            Sender::H2(s) => {
+                s.ready().await.map_err(|e| e.to_string())?;
+                s.send_request(req).await
+            }
+        }
+        .map_err(|e| e.to_string())?;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok((Response::from_parts(parts, ()), body))
+    }
 }
 
 /// One TLS connection to the server.
@@ -78,6 +103,8 @@ impl Conn {
         server_name: &str,
     ) -> Result<Self, String> {
         let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        // As a real client: no Nagle delay between a request's writes.
+        tcp.set_nodelay(true).map_err(|e| e.to_string())?;
         let name = ServerName::try_from(server_name.to_string()).map_err(|e| e.to_string())?;
         let tls = TlsConnector::from(config).connect(name, tcp).await.map_err(|e| e.to_string())?;
         let (_, session) = tls.get_ref();
@@ -88,7 +115,7 @@ impl Conn {
             Proto::H1 => {
                 let (sender, conn) = http1::handshake(io).await.map_err(|e| e.to_string())?;
                 tokio::spawn(conn);
-                Sender::H1(sender)
+                Sender::H1(Arc::new(tokio::sync::Mutex::new(sender)))
             }
             Proto::H2 => {
                 let (sender, conn) = http2::handshake(TokioExecutor::new(), io).await.map_err(|e| e.to_string())?;
@@ -107,22 +134,14 @@ impl Conn {
         }
     }
 
+    /// The sender, to send from several tasks (HTTP/2 streams share the connection).
+    pub fn sender(&self) -> Sender {
+        self.sender.clone()
+    }
+
     /// Sends a request and reads the whole answer.
     pub async fn send(&mut self, req: Request<Full<Bytes>>) -> Result<(Response<()>, Bytes), String> {
-        let response = match &mut self.sender {
-            Sender::H1(s) => {
-                s.ready().await.map_err(|e| e.to_string())?;
-                s.send_request(req).await
-            }
-            Sender::H2(s) => {
-                s.ready().await.map_err(|e| e.to_string())?;
-                s.send_request(req).await
-            }
-        }
-        .map_err(|e| e.to_string())?;
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-        Ok((Response::from_parts(parts, ()), body))
+        self.sender.send(req).await
     }
 
     /// POSTs a JSON body to `path` as kube-apiserver does.
