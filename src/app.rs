@@ -74,10 +74,13 @@ pub async fn start(
     args: ServeArgs,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
-    let policy = Arc::new(match &args.config {
+    let mut policy = match &args.config {
         Some(path) => load_policy(path)?,
         None => Policy::default(),
-    });
+    };
+    // Sandbox pods run in this cluster: its API server is what their supervisor talks to.
+    policy.sandbox.api_server_host = std::env::var("KUBERNETES_SERVICE_HOST").ok().filter(|h| !h.is_empty());
+    let policy = Arc::new(policy);
     let metrics = Arc::new(Metrics::new());
     let readiness = Arc::new(Readiness::default());
     let digester = Digester::random();

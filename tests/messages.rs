@@ -1,7 +1,7 @@
 //! The wording users read, pinned apart from the rules: each finding the core makes, rendered.
 //! The rule tests assert on (rule, place, cause); this file is the one to change with the text.
 
-use harness_guard::core::finding::{Cause, Detail, Finding, Hop, Kind, ObjectRef, data_field};
+use harness_guard::core::finding::{Cause, Detail, Finding, Hop, Kind, ObjectRef, Refusal, data_field};
 use harness_guard::core::message::render;
 use harness_guard::core::policy::Rule;
 
@@ -64,7 +64,7 @@ fn cases() -> Vec<(Finding, &'static str)> {
         ),
         (
             Finding::reached(Rule::ModelSecretNamed, &h, &chain, mc.at("spec.apiKeyPassthrough"), Cause::Unsupported),
-            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt sets spec.apiKeyPassthrough, which kagent's OpenShell runtime rejects. Set spec.apiKeySecret and spec.apiKeySecretKey on the ModelConfig instead.",
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt sets spec.apiKeyPassthrough, which kagent's harness path rejects on every runtime. Set spec.apiKeySecret and spec.apiKeySecretKey on the ModelConfig instead.",
         ),
         (
             Finding::reached(Rule::ModelSecretNamed, &h, &chain, mc.at("spec.provider"), Cause::Unsupported)
@@ -234,10 +234,130 @@ fn cases() -> Vec<(Finding, &'static str)> {
     ]
 }
 
+/// The rules of what really breaks a harness (domain README §10).
+fn platform_cases() -> Vec<(Finding, &'static str)> {
+    let h = harness();
+    let mc = ObjectRef::new(Kind::ModelConfig, "team-a", "gpt");
+    let chain = model_chain(false);
+    let secret_chain = model_chain(true);
+    let unserved = |refusal, backend: &str, provider: &str, served: &[&str]| {
+        Finding::reached(Rule::ProviderServed, &h, &chain, mc.at("spec.provider"), Cause::Unsupported).with(
+            Detail::Unserved {
+                provider: provider.into(),
+                backend: backend.into(),
+                refusal,
+                served: served.iter().map(|s| s.to_string()).collect(),
+            },
+        )
+    };
+    let upstream = |backend: &str| {
+        Finding::reached(Rule::ExplicitUpstream, &h, &chain, mc.at("spec.openAI.baseUrl"), Cause::Unsupported).with(
+            Detail::Upstream { host: "litellm.example".into(), backend: backend.into(), provider: "OpenAI".into() },
+        )
+    };
+    let key = key_at(Kind::Secret, "openai", "OPENAI_API_KEY");
+    let line_break = |backend: &str| {
+        Finding::reached(Rule::KeyFormat, &h, &secret_chain, key.clone(), Cause::Invalid)
+            .with(Detail::Backend(backend.into()))
+    };
+    let substrate_secret = vec![
+        Hop {
+            field: "spec.modelConfigRef".into(),
+            value: Some("team-b/gpt".into()),
+            to: ObjectRef::new(Kind::ModelConfig, "team-b", "gpt"),
+        },
+        Hop { field: "spec.apiKeySecret".into(), value: None, to: ObjectRef::new(Kind::Secret, "team-a", "openai") },
+    ];
+    vec![
+        (
+            unserved(Refusal::Gateway, "openclaw", "Ollama", &["openai", "anthropic"]),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt uses provider Ollama. On OpenShell kagent registers it with the gateway as inference provider type \"ollama\", which the gateway's cluster inference does not accept (it accepts openai, anthropic), so the harness never gets a sandbox. Use an OpenAI or Anthropic ModelConfig for this harness, or run it on the substrate runtime.",
+        ),
+        (
+            unserved(Refusal::Protocol, "hermes", "Anthropic", &["OpenAI"]),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt uses provider Anthropic, but hermes calls inference.local with OpenAI chat completions, and the gateway's anthropic route serves Anthropic messages only: every call is answered 400 \"no compatible inference route available\". Use an OpenAI ModelConfig for a hermes harness, or the openclaw backend.",
+        ),
+        (
+            unserved(Refusal::OpenclawMapping, "openclaw", "SAPAICore", &[]),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt uses provider SAPAICore, which kagent's openclaw bootstrap has no mapping for (providerAPI), on every runtime. Use another provider for this harness.",
+        ),
+        (
+            unserved(Refusal::HermesSubstrate, "hermes", "Ollama", &["OpenAI", "Anthropic", "Gemini"]),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt uses provider Ollama; on Agent Substrate kagent gives hermes a provider for OpenAI, Anthropic, Gemini only, and with any other its prompts silently produce no output. Use one of those providers.",
+        ),
+        (
+            upstream("openclaw"),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt sets spec.openAI.baseUrl (host litellm.example): openclaw then calls that host directly with the OpenShell placeholder key, which only a provider attached to the sandbox can resolve, and released kagent attaches none (kagent #1964, #1965): every LLM call fails with \"Connection error\". Remove spec.openAI.baseUrl and use the provider's own key (a gateway such as LiteLLM cannot work on OpenShell with released kagent), or run the harness on the substrate runtime, or use a kagent that carries #1964 and set kagent.carriesPR1964 in the policy.",
+        ),
+        (
+            upstream("hermes"),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt sets spec.openAI.baseUrl (host litellm.example): hermes ignores it and calls inference.local, whose gateway provider gets no base URL, so the key goes to OpenAI's public endpoint instead of litellm.example and every call fails there. Remove spec.openAI.baseUrl and use the provider's own key, or run the harness on the substrate runtime.",
+        ),
+        (
+            line_break("openclaw"),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt → Secret team-a/openai has key \"OPENAI_API_KEY\", whose value holds a line break (a file's trailing newline, most often): kagent hands it to openclaw in the sandbox's exec environment, which OpenShell refuses, so bootstrap never completes. Recreate the Secret with --from-literal, or write the file with printf '%s' before --from-file.",
+        ),
+        (
+            line_break("hermes"),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt → Secret team-a/openai has key \"OPENAI_API_KEY\", whose value holds a line break (a file's trailing newline, most often): kagent stores it as is in the gateway's provider record, and every LLM call fails when the key is sent. Recreate the Secret with --from-literal, or write the file with printf '%s' before --from-file.",
+        ),
+        (
+            Finding::reached(Rule::ModelSecretResolves, &h, &substrate_secret, key.clone(), Cause::Missing)
+                .with(Detail::Absent),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"team-b/gpt\" → ModelConfig team-b/gpt → Secret team-a/openai does not exist (on Agent Substrate the key is read in the harness's namespace, not the ModelConfig's). Create it in namespace team-a with the key \"OPENAI_API_KEY\", or fix spec.apiKeySecret on the ModelConfig.",
+        ),
+        (
+            Finding::reached(Rule::IgnoredSetting, &h, &chain, mc.at("spec.tls"), Cause::Ignored),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt sets spec.tls, which kagent's harness path never reads: it has no effect on this harness. Remove it, or do not rely on it.",
+        ),
+        (
+            Finding::reached(Rule::ModelName, &h, &chain, mc.at("spec.model"), Cause::Empty),
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt names no model (spec.model is empty); the CRD lets it through, but the substrate bootstrap requires a model ID and fails. Set spec.model on the ModelConfig.",
+        ),
+        (
+            Finding::reached(
+                Rule::ChannelBinaryData,
+                &h,
+                &[Hop {
+                    field: "spec.channels[0].telegram.botToken.valueFrom".into(),
+                    value: None,
+                    to: ObjectRef::new(Kind::ConfigMap, "team-a", "tg"),
+                }],
+                key_at(Kind::ConfigMap, "tg", "token"),
+                Cause::Unsupported,
+            ),
+            "AgentHarness team-a/coder: spec.channels[0].telegram.botToken.valueFrom → ConfigMap team-a/tg has key \"token\" in binaryData; kagent reads a ConfigMap's data only, so the token is missing to it and the harness fails. Move the key to data.",
+        ),
+        (
+            Finding::on(Rule::BackendRuntime, &h, "spec.backend", Cause::Unsupported)
+                .with(Detail::Backend("hermes".into())),
+            "AgentHarness team-a/coder: backend hermes has no substrate runtime in kagent v0.9.x (it registers openclaw and nemoclaw only), so the harness stays BackendUnavailable. Run hermes with runtime openshell, use the openclaw backend, or upgrade kagent.",
+        ),
+        (
+            Finding::on(
+                Rule::SubstrateChannelConfigmap,
+                &h,
+                "spec.channels[0].telegram.botToken.valueFrom.type",
+                Cause::Unsupported,
+            ),
+            "AgentHarness team-a/coder: spec.channels[0].telegram.botToken.valueFrom.type is ConfigMap; on Agent Substrate only Secret references reach the workload, so the token is dropped while openclaw.json still expects it, and the gateway fails to start. Put the token in a Secret and reference it with type: Secret.",
+        ),
+        (
+            Finding::on(Rule::WorkloadImageDigest, &h, "spec.substrate.workloadImage", Cause::Invalid),
+            "AgentHarness team-a/coder: spec.substrate.workloadImage is not pinned by digest; kagent refuses an image without @sha256:... (pinImageRef). Write it as repository@sha256:<digest>.",
+        ),
+        (
+            Finding::on(Rule::StaleSandbox, &ObjectRef::new(Kind::Secret, "team-a", "openai"), "", Cause::Stale)
+                .with(Detail::Dependents { deleted: false, count: 2, shown: Vec::new() }),
+            "This change to Secret team-a/openai never reaches running sandboxes (kagent gives the OpenShell gateway the key and model only when it creates one): 2 live harnesses keep the old value until recreated.",
+        ),
+    ]
+}
+
 #[test]
 fn every_message_as_users_read_it() {
     let mut failures = Vec::new();
-    for (finding, expected) in cases() {
+    for (finding, expected) in cases().into_iter().chain(platform_cases()) {
         let got = render(&finding);
         if got != expected {
             failures.push(format!("{:?}\n  got  {got}\n  want {expected}", finding.id()));

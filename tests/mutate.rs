@@ -44,6 +44,16 @@ kind: AgentHarness
 metadata: {name: c, namespace: team-a-b}
 spec: {backend: openclaw, modelConfigRef: team-a/litellm-gpt}
 ---
+apiVersion: v1
+kind: Secret
+metadata: {name: dummy, namespace: team-z}
+stringData: {OLLAMA_API_KEY: ollama}
+---
+apiVersion: kagent.dev/v1alpha2
+kind: ModelConfig
+metadata: {name: local, namespace: team-z}
+spec: {provider: Ollama, model: llama3, apiKeySecret: dummy, apiKeySecretKey: OLLAMA_API_KEY}
+---
 apiVersion: kagent.dev/v1alpha2
 kind: AgentHarness
 metadata: {name: renamed, namespace: team-x}
@@ -211,16 +221,49 @@ fn fixture_pod_gets_the_documented_environment() {
     for var in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
         assert_eq!(get(var), Some("http://10.200.0.1:3128"), "{var}");
     }
-    let no_proxy = "127.0.0.1,localhost,::1,openshell.openshell.svc.cluster.local";
+    // The supervisor (PID 1) reads these too: every upstream a cluster inference route can use
+    // (OpenShell's defaults for openai, anthropic, nvidia, Vertex), in-cluster names and the
+    // gateway (OPENSHELL_ENDPOINT) stay out of the sandbox's proxy.
+    let no_proxy = "127.0.0.1,localhost,::1,.svc,.cluster.local,api.openai.com,api.anthropic.com,\
+                    integrate.api.nvidia.com,.googleapis.com,openshell.openshell.svc.cluster.local";
     assert_eq!(get("NO_PROXY"), Some(no_proxy));
     assert_eq!(get("no_proxy"), Some(no_proxy));
     assert_eq!(get("NODE_USE_ENV_PROXY"), Some("1"));
     let annotations = &pod["metadata"]["annotations"];
-    assert_eq!(annotations["harness-guard.dev/inference-provider"], "team-a-slackbot-inference-anthropic");
+    // Released kagent: the gateway's one record, lowercase(provider), serves the harness.
+    assert_eq!(annotations["harness-guard.dev/inference-provider"], "anthropic");
     assert_eq!(annotations["harness-guard.dev/harness"], "team-a/slackbot");
     // The patch escapes "/" in annotation keys.
     let text = serde_json::to_string(&verdict.patch).unwrap();
     assert!(text.contains("/metadata/annotations/harness-guard.dev~1harness"), "{text}");
+}
+
+/// The policy's switches: the API server host joins NO_PROXY, #1964 names the per-harness
+/// provider record (openclaw family only), and injection can be turned off (annotations stay).
+#[test]
+fn platform_settings_shape_the_patch() {
+    let view = MapView::from_yaml(CLUSTER);
+    let mut policy = Policy::default();
+    policy.sandbox.api_server_host = Some("10.96.0.1".into());
+    policy.sandbox.no_proxy_extra = vec!["llm.internal.example".into()];
+    policy.kagent.carries_pr1964 = true;
+    let mut pod = sandbox_pod();
+    let verdict = mutate(&pod, &view, &policy);
+    json_patch::patch(&mut pod, &verdict.patch).unwrap();
+    let env = agent(&mut pod)["env"].clone();
+    let no_proxy = env.as_array().unwrap().iter().find(|e| e["name"] == "NO_PROXY").unwrap()["value"].clone();
+    let no_proxy = no_proxy.as_str().unwrap();
+    assert!(no_proxy.ends_with(",openshell.openshell.svc.cluster.local,10.96.0.1,llm.internal.example"), "{no_proxy}");
+    // The fixture's harness is openclaw: #1964 attaches `<ns>-<name>-inference-<provider>`.
+    assert_eq!(
+        pod["metadata"]["annotations"]["harness-guard.dev/inference-provider"],
+        "team-a-slackbot-inference-anthropic"
+    );
+    policy.sandbox.inject_proxy_env = false;
+    let verdict = mutate(&sandbox_pod(), &view, &policy);
+    let paths: Vec<String> = verdict.patch.iter().map(|op| op.path().to_string()).collect();
+    assert!(paths.iter().all(|p| p.starts_with("/metadata/annotations")), "{paths:?}");
+    assert_eq!(paths.len(), 2, "{paths:?}");
 }
 
 #[test]
@@ -316,4 +359,32 @@ fn enforcement_table() {
     let mut sandbox_agent = with(&|p| agent(p)["env"].as_array_mut().unwrap().push(secret_ref.clone()));
     sandbox_agent["metadata"]["annotations"].as_object_mut().unwrap().remove("openshell.io/sandbox-id");
     assert!(enforce(&sandbox_agent, &view, &Policy::default()).allowed());
+}
+
+/// `pod-literal-key` compares a literal with the key of the pod's own harness: another team's
+/// dummy key ("ollama") does not refuse an innocent pod. Without one known owner every key counts,
+/// but only as a warning.
+#[test]
+fn literal_keys_are_judged_against_the_pods_own_harness() {
+    let view = MapView::from_yaml(CLUSTER);
+    let with_literal = |pod: &mut Value, value: &str| {
+        agent(pod)["env"].as_array_mut().unwrap().push(json!({"name": "OLLAMA_HOST_TOKEN", "value": value}));
+    };
+    let mut innocent = sandbox_pod();
+    with_literal(&mut innocent, "ollama");
+    assert_eq!(enforce(&innocent, &view, &Policy::default()), Verdict::default(), "another tenant's dummy key");
+    let mut own = sandbox_pod();
+    with_literal(&mut own, "sk-test-pod-key");
+    let v = enforce(&own, &view, &Policy::default());
+    assert_eq!(v.denials.iter().map(|f| f.rule).collect::<Vec<_>>(), [Rule::PodLiteralKey], "its own key");
+    // A pod no harness owns: any model key is suspicious, but not proof.
+    let mut orphan = sandbox_pod();
+    orphan["metadata"]["name"] = json!("team-q-nobody");
+    with_literal(&mut orphan, "ollama");
+    let v = enforce(&orphan, &view, &Policy::default());
+    assert!(v.allowed(), "{v:?}");
+    assert_eq!(
+        v.warnings.iter().map(|f| (f.rule, f.cause)).collect::<Vec<_>>(),
+        [(Rule::PodLiteralKey, Cause::LiteralKey)]
+    );
 }

@@ -25,7 +25,9 @@ fn answer(view: &View, body: &Value, policy: &Policy) -> Value {
     serde_json::from_slice::<Value>(&encode(response)).unwrap()["response"].clone()
 }
 
-const FOUR: &str = "breaks 4 harnesses: team-a/bad-channel, team-a/key-in-env, team-a/no-egress and 1 more";
+const STALE_SLACK: &str = "This change to Secret team-a/slack-tokens never reaches running sandboxes (kagent gives the OpenShell gateway the key and model only when it creates one): 1 live harness keeps the old value until recreated.";
+
+const FOUR: &str = "breaks 4 harnesses: team-a/bad-channel, team-a/key-in-env, team-a/litellm-upstream and 1 more";
 
 #[test]
 fn breaking_changes_warn_naming_the_dependents() {
@@ -37,13 +39,30 @@ fn breaking_changes_warn_naming_the_dependents() {
             "kagent/secret-update-key-removed.validating.json",
             Some(format!("This change to Secret team-a/litellm-key {FOUR}")),
         ),
-        ("kagent/modelconfig-delete.validating.json", Some(format!("Deleting ModelConfig team-a/litellm-gpt {FOUR}"))),
-        // A value changes, every key stays: nothing breaks.
-        ("kagent/secret-update-value.validating.json", None),
-        // The model name changes: nothing breaks.
-        ("kagent/modelconfig-update.validating.json", None),
+        (
+            "kagent/modelconfig-delete.validating.json",
+            Some("Deleting ModelConfig team-a/litellm-gpt breaks 3 harnesses: team-a/bad-channel, team-a/key-in-env, team-a/slackbot".to_string()),
+        ),
+        // A value changes, every key stays: nothing breaks, but the running sandbox keeps the old
+        // token (kagent sends it only when it creates the sandbox).
+        ("kagent/secret-update-value.validating.json", Some(STALE_SLACK.to_string())),
+        // The captured update changes the model and carries an explicit base URL (a LiteLLM
+        // gateway), which the examples' ModelConfig does not: that breaks its OpenShell harnesses.
+        (
+            "kagent/modelconfig-update.validating.json",
+            Some("This change to ModelConfig team-a/litellm-gpt breaks 3 harnesses: team-a/bad-channel, team-a/key-in-env, team-a/slackbot".to_string()),
+        ),
         ("kagent/modelconfig-create.validating.json", None),
     ];
+    // The model name alone changes: nothing breaks.
+    let mut model_only = fixture("kagent/modelconfig-update.validating.json");
+    for side in ["object", "oldObject"] {
+        model_only["request"][side]["spec"].as_object_mut().unwrap().remove("openAI");
+    }
+    let stale = "This change to ModelConfig team-a/litellm-gpt never reaches running sandboxes (kagent gives the \
+                 OpenShell gateway the key and model only when it creates one): 3 live harnesses keep the old value \
+                 until recreated.";
+    assert_eq!(answer(&view, &model_only, &policy)["warnings"], json!([stale]));
     for (name, warning) in rows {
         let a = answer(&view, &fixture(name), &policy);
         assert_eq!(a["allowed"], true, "{name}: {a}");
@@ -67,7 +86,11 @@ fn unrelated_and_already_broken_dependents_pass_untouched() {
     empty["request"]["oldObject"]["metadata"]["name"] = json!("empty-key");
     assert!(answer(&view, &empty, &Policy::default())["warnings"].is_null());
     // Removing a key nobody uses: slack-tokens keeps bot and app.
+    // (values as the examples' view holds them: no value changes either)
     let mut extra = fixture("kagent/secret-update-value.validating.json");
+    let same = json!({"bot": "eG94Yi10ZXN0LW5vdC1hLXJlYWwtdG9rZW4=", "app": "eGFwcC10ZXN0LW5vdC1hLXJlYWwtdG9rZW4="});
+    extra["request"]["object"]["data"] = same.clone();
+    extra["request"]["oldObject"]["data"] = same;
     extra["request"]["oldObject"]["data"]["unused"] = json!("eA==");
     assert!(answer(&view, &extra, &Policy::default())["warnings"].is_null());
     // Removing the bot token breaks the harnesses that read it.

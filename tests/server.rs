@@ -56,8 +56,9 @@ async fn fixture_verdicts() {
         ("kagent/agentharness-create-dryrun.validating.json", true, None),
         ("kagent/agentharness-apply-serverside-update.validating.json", true, None),
         ("kagent/agentharness-delete.validating.json", true, None),
-        // team-b/helper names team-a/litellm-gpt but lists no allowedDomains: allowed, warned.
-        ("kagent/agentharness-create-nsref.validating.json", true, Some("is not in spec.network.allowedDomains")),
+        // team-b/helper names team-a/litellm-gpt across namespaces: on OpenShell the key is read in
+        // the ModelConfig's namespace, which holds it. No base URL, so no egress to warn about.
+        ("kagent/agentharness-create-nsref.validating.json", true, None),
         ("widget-create.validating.json", true, Some("does not handle e2e.example.com/v1 Widget")),
         ("kagent/agentharness-create.mutating.json", true, Some("does not handle kagent.dev/v1alpha2 AgentHarness")),
         ("pod-create.validating.json", true, None),
@@ -81,10 +82,8 @@ async fn fixture_verdicts() {
     assert_eq!(ops.0.len(), 9, "7 env entries and 2 annotations: {ops:?}");
     let mut pod = serde_json::from_slice::<Value>(&body).unwrap()["request"]["object"].clone();
     json_patch::patch(&mut pod, &ops).unwrap();
-    assert_eq!(
-        pod["metadata"]["annotations"]["harness-guard.dev/inference-provider"],
-        "team-a-slackbot-inference-openai"
-    );
+    // Released kagent serves the harness from the gateway's record named lowercase(provider).
+    assert_eq!(pod["metadata"]["annotations"]["harness-guard.dev/inference-provider"], "openai");
 }
 
 async fn raw(conn: &mut Conn, method: &str, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (u16, Value) {
@@ -202,7 +201,7 @@ async fn health_ready_and_metrics() {
     for expected in [
         "harness_guard_admission_requests_total{webhook=\"validate\",kind=\"AgentHarness\",operation=\"CREATE\",verdict=\"denied\"} 1",
         "harness_guard_findings_total{rule=\"model-secret-resolves\",cause=\"missing\",action=\"deny\"} 1",
-        "harness_guard_view_objects{kind=\"ModelConfig\"} 6",
+        "harness_guard_view_objects{kind=\"ModelConfig\"} 8",
         "harness_guard_admission_duration_seconds_count{webhook=\"validate\"} 1",
         "harness_guard_certificate_expiry_timestamp_seconds ",
     ] {
@@ -219,14 +218,15 @@ async fn every_example_review_gets_its_documented_answer_over_tls() {
         ("good", true, ""),
         ("bad-ref", false, "is not a ModelConfig reference (more than one \"/\")"),
         ("no-modelconfig", false, "ModelConfig team-a/gpt4 does not exist"),
-        ("no-secret-named", false, "Ollama included"),
-        ("passthrough", false, "spec.apiKeyPassthrough, which kagent's OpenShell runtime rejects"),
+        ("no-secret-named", false, "for every provider, OpenAI included"),
+        ("passthrough", false, "spec.apiKeyPassthrough, which kagent's harness path rejects on every runtime"),
         ("missing-secret", false, "Secret team-a/openai-creds does not exist"),
         ("wrong-key", false, "has no key \"api-key\" (keys present: OPENAI_API_KEY)"),
         ("empty-key", false, "has key \"OPENAI_API_KEY\", but its value is empty"),
         ("bad-channel", false, "has no key \"bot-token\" (keys present: app, bot)"),
         ("key-in-env", false, "spec.env[0] (LLM_TOKEN) holds the model API key"),
-        ("no-egress", true, "LLM host litellm.example.internal"),
+        ("litellm-upstream", false, "sets spec.openAI.baseUrl (host litellm.example.internal): openclaw then calls"),
+        ("ollama", false, "inference provider type \"ollama\", which the gateway's cluster inference does not accept"),
     ];
     let dir = std::fs::read_dir(repo_file("examples/reviews")).unwrap().count();
     assert_eq!(dir, rows.len() + 1, "every example review (and the sandbox pod) has a row");

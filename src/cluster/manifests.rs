@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::ingest::Ingest;
 use super::view::{Feed, Feeds, Stored};
 use crate::core::model::{AgentHarness, ModelConfig};
-use crate::core::names::KAGENT_API_VERSION;
+use crate::core::names::{KAGENT_API_VERSION, KAGENT_GROUP, KAGENT_V1ALPHA3};
 use crate::core::view::{Digester, ValueSet};
 use crate::telemetry::redact_quoted;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -231,11 +231,28 @@ impl<'a> Loader<'a> {
                     .map_err(|e| fail(format!("spec.{}: {}", e.path(), redact_quoted(&e.inner().to_string()))))?;
                 objects.pods.push((meta, spec));
             }
-            (KAGENT_API_VERSION, "AgentHarness") => {
+            // kagent main serves v1alpha3 too, the same type as v1alpha2 (which it stores).
+            (KAGENT_API_VERSION | KAGENT_V1ALPHA3, "AgentHarness") => {
                 objects.harnesses.push(read::<AgentHarness>(doc, digester).map_err(fail)?)
             }
-            (KAGENT_API_VERSION, "ModelConfig") => {
+            (KAGENT_API_VERSION | KAGENT_V1ALPHA3, "ModelConfig") => {
                 objects.model_configs.push(read::<ModelConfig>(doc, digester).map_err(fail)?)
+            }
+            (_, "AgentHarness" | "ModelConfig") if group == KAGENT_GROUP => {
+                return Err(fail(format!(
+                    "apiVersion {api_version} is not one harness-guard reads; write {KAGENT_API_VERSION} \
+                     (or {KAGENT_V1ALPHA3}), as kagent stores it"
+                )));
+            }
+            // An ExternalSecret with creationPolicy Merge or None creates no Secret.
+            _ if group == "external-secrets.io"
+                && kind == "ExternalSecret"
+                && matches!(
+                    doc.pointer("/spec/target/creationPolicy").and_then(Value::as_str),
+                    Some("Merge" | "None")
+                ) =>
+            {
+                objects.skipped += 1
             }
             _ if (group == "external-secrets.io" && kind == "ExternalSecret")
                 || (group == "bitnami.com" && kind == "SealedSecret") =>

@@ -124,6 +124,12 @@ pub enum Cause {
     InUse,
     /// The object could not be read.
     Unreadable,
+    /// Set, but never read where it would take effect.
+    Ignored,
+    /// Shared with other objects that need it to be otherwise.
+    Shared,
+    /// Changed where the running workload never sees it.
+    Stale,
 }
 
 impl Cause {
@@ -145,6 +151,9 @@ impl Cause {
             Cause::SeveralOwners => "several-owners",
             Cause::InUse => "in-use",
             Cause::Unreadable => "unreadable",
+            Cause::Ignored => "ignored",
+            Cause::Shared => "shared",
+            Cause::Stale => "stale",
         }
     }
 }
@@ -236,6 +245,42 @@ pub enum Detail {
     },
     /// Why the object could not be read, free of values.
     Error(String),
+    /// The harness's backend (`openclaw`, `hermes`, ...), for a message that depends on it.
+    Backend(String),
+    /// A provider the runtime cannot serve: the provider, the backend, who refuses it, and what
+    /// would be served.
+    Unserved {
+        /// The ModelConfig's provider.
+        provider: String,
+        /// The harness's backend.
+        backend: String,
+        /// Where the chain breaks.
+        refusal: Refusal,
+        /// What would be served, as users write it.
+        served: Vec<String>,
+    },
+    /// An explicit upstream: the host it names, and the harness's backend.
+    Upstream {
+        /// The host of the base URL (never the URL: it may carry credentials).
+        host: String,
+        /// The harness's backend.
+        backend: String,
+        /// The provider.
+        provider: String,
+    },
+}
+
+/// Where a provider is refused on its way to a working model route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The OpenShell gateway's cluster inference does not accept the provider type.
+    Gateway,
+    /// The gateway accepts the type, but its route does not serve the backend's protocol.
+    Protocol,
+    /// kagent's openclaw bootstrap has no mapping for the provider.
+    OpenclawMapping,
+    /// kagent's hermes on substrate has no provider equivalent: prompts produce no output.
+    HermesSubstrate,
 }
 
 /// The field path of `key` in a Secret's or ConfigMap's data.

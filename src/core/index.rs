@@ -111,23 +111,27 @@ fn intern<V>(map: &HashMap<Id, V>, text: &str) -> Id {
     }
 }
 
-/// The ids of what `h` refers to: its ModelConfig, channel Secrets and ConfigMaps; and its
-/// sandbox names.
+/// The ids of what `h` refers to: its ModelConfig, channel and allow-list Secrets and
+/// ConfigMaps, its gateway token Secret; and its sandbox names.
 fn harness_targets(h: &AgentHarness) -> (Option<String>, Vec<String>, Vec<String>, Vec<String>) {
     let ns = h.namespace();
-    let model_config =
-        h.spec.model_config_ref.as_deref().and_then(|r| parse_model_config_ref(r, ns).ok()).map(|(n, m)| id_for(n, m));
+    let model_config = h.model_config_ref().and_then(|r| parse_model_config_ref(r, ns).ok()).map(|(n, m)| id_for(n, m));
     let (mut secrets, mut config_maps) = (Vec::new(), Vec::new());
     for channel in h.spec.channels.iter().flatten() {
         let slack = channel.slack.iter().flat_map(|s| [&s.bot_token, &s.app_token]);
         let telegram = channel.telegram.iter().map(|t| &t.bot_token);
-        for source in slack.chain(telegram).flatten().filter_map(|c| c.value_from.as_ref()) {
+        let tokens = slack.chain(telegram).flatten().filter_map(|c| c.value_from.as_ref());
+        let allow_lists = channel.telegram.iter().filter_map(|t| t.allowed_user_ids_from.as_ref());
+        for source in tokens.chain(allow_lists) {
             match source.type_.as_str() {
                 "Secret" => secrets.push(id_for(ns, &source.name)),
                 "ConfigMap" => config_maps.push(id_for(ns, &source.name)),
                 _ => {}
             }
         }
+    }
+    if let Some(token) = h.spec.substrate.as_ref().and_then(|s| s.gateway_token_secret_ref.as_ref()) {
+        secrets.push(id_for(ns, &token.name));
     }
     (model_config, secrets, config_maps, sandbox_names(h).collect())
 }

@@ -2,10 +2,17 @@
 //! and `audit` output, Events). Every message names the object, the field and the fix, never a
 //! value. `tests/messages.rs` pins the wording.
 
-use super::finding::{Cause, Detail, Finding, Hop, Kind, data_key};
+use super::finding::{Cause, Detail, Finding, Hop, Kind, Refusal, data_key};
 use super::names::PLACEHOLDER_PREFIX;
 use super::policy::Rule;
 use super::verdict::Verdict;
+
+/// The rules whose findings are about a key of a Secret or ConfigMap.
+macro_rules! KEY_RULES {
+    () => {
+        Rule::ModelSecretResolves | Rule::ChannelTokens | Rule::GatewayToken | Rule::AllowedUsersFrom
+    };
+}
 
 /// The message for `finding`.
 pub fn render(f: &Finding) -> String {
@@ -62,20 +69,28 @@ pub fn render(f: &Finding) -> String {
              Use another provider for this harness."
         ),
         (Rule::ModelSecretNamed, _, _) => format!(
-            "{chain} sets {field}, which kagent's OpenShell runtime rejects. \
+            "{chain} sets {field}, which kagent's harness path rejects on every runtime. \
              Set spec.apiKeySecret and spec.apiKeySecretKey on the ModelConfig instead."
         ),
-        (Rule::ModelSecretResolves | Rule::ChannelTokens, Cause::Missing, Detail::Absent) => {
+        (KEY_RULES!(), Cause::Missing, Detail::Absent) => {
             let fix = match f.rule {
                 Rule::ModelSecretResolves => "fix spec.apiKeySecret on the ModelConfig",
+                Rule::GatewayToken => "fix spec.substrate.gatewayTokenSecretRef",
                 _ => "fix the reference",
             };
+            // Substrate reads the key in the harness's namespace, whatever the ModelConfig's.
+            let elsewhere = f.via.first().is_some_and(|h| h.to.namespace != target.namespace && f.via.len() > 1);
+            let note = if elsewhere {
+                " (on Agent Substrate the key is read in the harness's namespace, not the ModelConfig's)"
+            } else {
+                ""
+            };
             format!(
-                "{chain} does not exist. Create it in namespace {} with the key {key:?}, or {fix}.",
+                "{chain} does not exist{note}. Create it in namespace {} with the key {key:?}, or {fix}.",
                 target.namespace
             )
         }
-        (Rule::ModelSecretResolves | Rule::ChannelTokens, Cause::Missing, detail) => {
+        (KEY_RULES!(), Cause::Missing, detail) => {
             let present = match detail {
                 Detail::Keys(Some(keys)) if keys.is_empty() => " (keys present: none)".to_string(),
                 Detail::Keys(Some(keys)) => format!(" (keys present: {})", keys.join(", ")),
@@ -89,10 +104,10 @@ pub fn render(f: &Finding) -> String {
             };
             format!("{chain} has no key {key:?}{present}. {fix}")
         }
-        (Rule::ModelSecretResolves | Rule::ChannelTokens, Cause::Empty, _) => {
+        (KEY_RULES!(), Cause::Empty, _) => {
             format!("{chain} has key {key:?}, but its value is empty. Put the value in the key.")
         }
-        (Rule::ChannelTokens, _, detail) => {
+        (Rule::ChannelTokens | Rule::AllowedUsersFrom, Cause::Invalid, detail) => {
             let value = match detail {
                 Detail::Value(v) => format!(" is {v:?}"),
                 _ => " is not a kind kagent reads".to_string(),
@@ -158,6 +173,13 @@ pub fn render(f: &Finding) -> String {
                  no provider annotation added."
             )
         }
+        (Rule::StaleSandbox, _, Detail::Dependents { count, .. }) => {
+            let (noun, verb) = if *count == 1 { ("harness", "keeps") } else { ("harnesses", "keep") };
+            format!(
+                "This change to {subject} never reaches running sandboxes (kagent gives the OpenShell gateway the \
+                 key and model only when it creates one): {count} live {noun} {verb} the old value until recreated."
+            )
+        }
         (Rule::ReferenceInUse, _, Detail::Dependents { deleted, count, shown }) => {
             let verb = if *deleted { "Deleting" } else { "This change to" };
             let noun = if *count == 1 { "harness" } else { "harnesses" };
@@ -167,6 +189,90 @@ pub fn render(f: &Finding) -> String {
             }
             format!("{verb} {subject} breaks {count} {noun}: {names}")
         }
+        (Rule::ProviderServed, _, Detail::Unserved { provider, backend, refusal, served }) => {
+            let kind = provider.to_ascii_lowercase();
+            match refusal {
+                Refusal::Gateway => format!(
+                    "{chain} uses provider {provider}. On OpenShell kagent registers it with the gateway as inference \
+                     provider type {kind:?}, which the gateway's cluster inference does not accept (it accepts {}), \
+                     so the harness never gets a sandbox. Use an OpenAI or Anthropic ModelConfig for this harness, \
+                     or run it on the substrate runtime.",
+                    served.join(", ")
+                ),
+                Refusal::Protocol => format!(
+                    "{chain} uses provider {provider}, but {backend} calls inference.local with OpenAI chat \
+                     completions, and the gateway's {kind} route serves Anthropic messages only: every call is \
+                     answered 400 \"no compatible inference route available\". Use an {} ModelConfig for a {backend} \
+                     harness, or the openclaw backend.",
+                    served.join(" or ")
+                ),
+                Refusal::OpenclawMapping => format!(
+                    "{chain} uses provider {provider}, which kagent's {backend} bootstrap has no mapping for \
+                     (providerAPI), on every runtime. Use another provider for this harness."
+                ),
+                Refusal::HermesSubstrate => format!(
+                    "{chain} uses provider {provider}; on Agent Substrate kagent gives {backend} a provider for {} \
+                     only, and with any other its prompts silently produce no output. Use one of those providers.",
+                    served.join(", ")
+                ),
+            }
+        }
+        (Rule::ExplicitUpstream, _, Detail::Upstream { host, backend, provider }) if backend == "hermes" => format!(
+            "{chain} sets {field} (host {host}): {backend} ignores it and calls inference.local, whose gateway \
+             provider gets no base URL, so the key goes to {provider}'s public endpoint instead of {host} and every \
+             call fails there. Remove {field} and use the provider's own key, or run the harness on the substrate \
+             runtime."
+        ),
+        (Rule::ExplicitUpstream, _, Detail::Upstream { host, backend, .. }) => format!(
+            "{chain} sets {field} (host {host}): {backend} then calls that host directly with the OpenShell \
+             placeholder key, which only a provider attached to the sandbox can resolve, and released kagent \
+             attaches none (kagent #1964, #1965): every LLM call fails with \"Connection error\". Remove {field} and \
+             use the provider's own key (a gateway such as LiteLLM cannot work on OpenShell with released kagent), \
+             or run the harness on the substrate runtime, or use a kagent that carries #1964 and set \
+             kagent.carriesPR1964 in the policy."
+        ),
+        (Rule::KeyFormat, _, detail) => {
+            let effect = match detail {
+                Detail::Backend(b) if b == "openclaw" || b == "nemoclaw" => format!(
+                    "kagent hands it to {b} in the sandbox's exec environment, which OpenShell refuses, so \
+                     bootstrap never completes"
+                ),
+                _ => "kagent stores it as is in the gateway's provider record, and every LLM call fails when \
+                      the key is sent"
+                    .to_string(),
+            };
+            format!(
+                "{chain} has key {key:?}, whose value holds a line break (a file's trailing newline, most often): \
+                 {effect}. Recreate the Secret with --from-literal, or write the file with printf '%s' before \
+                 --from-file."
+            )
+        }
+        (Rule::IgnoredSetting, _, _) => format!(
+            "{chain} sets {field}, which kagent's harness path never reads: it has no effect on this harness. \
+             Remove it, or do not rely on it."
+        ),
+        (Rule::ChannelBinaryData, _, _) => format!(
+            "{chain} has key {key:?} in binaryData; kagent reads a ConfigMap's data only, so the token is missing \
+             to it and the harness fails. Move the key to data."
+        ),
+        (Rule::BackendRuntime, _, _) => format!(
+            "{subject}: backend hermes has no substrate runtime in kagent v0.9.x (it registers openclaw and \
+             nemoclaw only), so the harness stays BackendUnavailable. Run hermes with runtime openshell, use the \
+             openclaw backend, or upgrade kagent."
+        ),
+        (Rule::SubstrateChannelConfigmap, _, _) => format!(
+            "{subject}: {field} is ConfigMap; on Agent Substrate only Secret references reach the workload, so the \
+             token is dropped while openclaw.json still expects it, and the gateway fails to start. Put the token \
+             in a Secret and reference it with type: Secret."
+        ),
+        (Rule::WorkloadImageDigest, _, _) => format!(
+            "{subject}: {field} is not pinned by digest; kagent refuses an image without @sha256:... (pinImageRef). \
+             Write it as repository@sha256:<digest>."
+        ),
+        (Rule::ModelName, _, _) => format!(
+            "{chain} names no model ({field} is empty); the CRD lets it through, but the substrate bootstrap \
+             requires a model ID and fails. Set {field} on the ModelConfig."
+        ),
         // Every finding the core makes is matched above; this keeps a new one readable.
         (rule, cause, _) => format!("{subject}: {} is {} ({}).", f.at, cause.name(), rule.name()),
     }

@@ -230,6 +230,9 @@ pub struct TelegramChannel {
     /// The bot token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bot_token: Option<Credential>,
+    /// A Secret or ConfigMap key listing the user IDs allowed to talk to the bot.
+    #[serde(default, rename = "allowedUserIDsFrom", skip_serializing_if = "Option::is_none")]
+    pub allowed_user_ids_from: Option<ValueSource>,
 }
 
 /// A token given inline or by reference.
@@ -285,6 +288,12 @@ impl AgentHarness {
         format!("{}/{}", self.namespace(), self.metadata.name.as_deref().unwrap_or(""))
     }
 
+    /// `spec.modelConfigRef` as kagent reads it: surrounding white space trimmed, and empty
+    /// meaning unset (no model bootstrap), not an error.
+    pub fn model_config_ref(&self) -> Option<&str> {
+        self.spec.model_config_ref.as_deref().map(str::trim).filter(|r| !r.is_empty())
+    }
+
     /// The harness as the object findings name.
     pub fn object_ref(&self) -> super::finding::ObjectRef {
         let name = self.metadata.name.as_deref().unwrap_or("");
@@ -314,9 +323,38 @@ impl AgentHarness {
 
     /// True when the harness runs on OpenShell: `runtime` absent or `openshell`, and no `substrate`.
     pub fn runs_on_openshell(&self) -> bool {
-        let runtime_openshell = matches!(self.spec.runtime.as_deref(), None | Some("openshell"));
-        runtime_openshell && self.spec.substrate.is_none()
+        self.runtime() == Runtime::OpenShell
     }
+
+    /// The runtime kagent runs the harness on, told from the fields each kagent era has.
+    pub fn runtime(&self) -> Runtime {
+        match (self.spec.runtime.as_deref(), self.spec.substrate.is_some()) {
+            (Some("substrate"), _) => Runtime::SubstrateV09,
+            (None, true) => Runtime::Substrate,
+            _ => Runtime::OpenShell,
+        }
+    }
+
+    /// `spec.backend` (required by the CRD; empty if absent).
+    pub fn backend(&self) -> &str {
+        self.spec.backend.as_deref().unwrap_or("")
+    }
+
+    /// True for the openclaw family (`openclaw`, `nemoclaw`), which share kagent's bootstrap.
+    pub fn is_openclaw(&self) -> bool {
+        matches!(self.backend(), "openclaw" | "nemoclaw")
+    }
+}
+
+/// The runtime of a harness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    /// An OpenShell sandbox: kagent v0.9.3–v0.9.12, `spec.runtime` absent or `openshell`.
+    OpenShell,
+    /// Agent Substrate as kagent v0.9.6–v0.9.12 runs it: `spec.runtime: substrate`.
+    SubstrateV09,
+    /// Agent Substrate as kagent ≥ v0.10 runs it: no `spec.runtime`, `spec.substrate` set.
+    Substrate,
 }
 
 /// A kagent `ModelConfig`.
@@ -365,6 +403,12 @@ pub struct ModelConfigSpec {
     /// SAP AI Core settings.
     #[serde(default, rename = "sapAICore", skip_serializing_if = "Option::is_none")]
     pub sap_ai_core: Option<Box<Endpoint>>,
+    /// TLS settings for the model endpoint (present or not: the harness path ignores them).
+    #[serde(default, deserialize_with = "is_set")]
+    pub tls: bool,
+    /// Extra request headers (present or not: values may hold credentials and are not kept).
+    #[serde(default, deserialize_with = "is_set")]
+    pub default_headers: bool,
 }
 
 /// The endpoint fields of the provider-specific blocks (each provider names it differently).
@@ -380,6 +424,17 @@ pub struct Endpoint {
     /// `ollama`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// `openAI.tokenExchange` is set (kept only as a fact).
+    #[serde(default, deserialize_with = "is_set")]
+    pub token_exchange: bool,
+    /// `azureOpenAI.azureAdToken` is set (a credential: kept only as a fact).
+    #[serde(default, deserialize_with = "is_set")]
+    pub azure_ad_token: bool,
+}
+
+/// Reads any value and keeps only whether it is there (not null): what it held is dropped as read.
+fn is_set<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    Option::<serde::de::IgnoredAny>::deserialize(deserializer).map(|v| v.is_some())
 }
 
 impl ModelConfig {
@@ -391,6 +446,42 @@ impl ModelConfig {
     /// The provider, with the CRD default applied.
     pub fn provider(&self) -> &str {
         self.spec.provider.as_deref().filter(|p| !p.is_empty()).unwrap_or("OpenAI")
+    }
+
+    /// Settings the harness path of kagent never reads, by field, for a warning.
+    pub fn ignored_settings(&self) -> Vec<&'static str> {
+        let s = &self.spec;
+        let mut out = Vec::new();
+        if s.tls {
+            out.push("spec.tls");
+        }
+        if s.default_headers {
+            out.push("spec.defaultHeaders");
+        }
+        if s.open_ai.as_ref().is_some_and(|e| e.token_exchange) {
+            out.push("spec.openAI.tokenExchange");
+        }
+        if s.azure_open_ai.as_ref().is_some_and(|e| e.azure_ad_token) {
+            out.push("spec.azureOpenAI.azureAdToken");
+        }
+        out
+    }
+
+    /// The field that sets the explicit base URL, and the URL, if the provider block sets one.
+    pub fn base_url_field(&self) -> Option<(&'static str, &str)> {
+        let s = &self.spec;
+        let blocks = [
+            ("spec.openAI.baseUrl", &s.open_ai),
+            ("spec.anthropic.baseUrl", &s.anthropic),
+            ("spec.azureOpenAI.azureEndpoint", &s.azure_open_ai),
+            ("spec.ollama.host", &s.ollama),
+            ("spec.sapAICore.baseUrl", &s.sap_ai_core),
+        ];
+        blocks.into_iter().find_map(|(field, block)| {
+            let e = block.as_ref()?;
+            let url = e.base_url.as_deref().or(e.azure_endpoint.as_deref()).or(e.host.as_deref())?;
+            (!url.trim().is_empty()).then_some((field, url))
+        })
     }
 
     /// The explicit base URL, if the provider block sets one.

@@ -11,8 +11,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Value, json};
 
 use super::finding::{Cause, Detail, Finding, Kind, ObjectRef};
-use super::names::{OPENSHELL_ENDPOINT_ENV, inference_provider_name};
-use super::policy::{Policy, Rule, SandboxPolicy};
+use super::model::AgentHarness;
+use super::names::{OPENSHELL_ENDPOINT_ENV, inference_provider_name, inference_upstream, sandbox_name};
+use super::policy::{Policy, Rule};
 use super::sandbox::{Owner, is_sandbox_pod, owner_of};
 use super::validate::{parse_model_config_ref, url_host};
 use super::verdict::Verdict;
@@ -35,11 +36,11 @@ pub fn mutate_pod(
     let mut patch = Vec::new();
     let mut findings = Vec::new();
     for (i, container) in spec.containers.iter().enumerate() {
-        if sandbox.containers.contains(&container.name) {
-            env_ops(i, container, sandbox, &pod, &mut patch, &mut findings);
+        if sandbox.inject_proxy_env && sandbox.containers.contains(&container.name) {
+            env_ops(i, container, policy, &pod, &mut patch, &mut findings);
         }
     }
-    let wanted = wanted_annotations(name, &pod, view, sandbox, &mut findings);
+    let wanted = wanted_annotations(name, &pod, view, policy, &mut findings);
     annotation_ops(meta.annotations.as_ref(), wanted, &mut patch);
     let mut verdict = Verdict::warn_only(findings, policy);
     verdict.patch = patch;
@@ -47,10 +48,23 @@ pub fn mutate_pod(
 }
 
 /// The variables a sandbox container should carry, in order.
-pub fn desired_env(container: &Container, sandbox: &SandboxPolicy) -> Vec<(String, String)> {
+///
+/// The container's PID 1 is the OpenShell supervisor: it resets these variables on the agent it
+/// starts (OpenShell always runs kagent's sandboxes in proxy mode), so what is injected here
+/// reaches the supervisor itself and processes started beside it (`kubectl exec`). The
+/// supervisor's inference router reads `HTTPS_PROXY`/`NO_PROXY` from the environment: `NO_PROXY`
+/// therefore covers every upstream a cluster inference route can use (the gateway's route may
+/// change after the pod exists), the gateway, the Kubernetes API and in-cluster names, so that the
+/// supervisor's own calls never go into the sandbox's proxy.
+pub fn desired_env(container: &Container, policy: &Policy) -> Vec<(String, String)> {
+    let sandbox = &policy.sandbox;
     let mut no_proxy: Vec<String> = sandbox.no_proxy.clone();
+    let types = policy.openshell.inference_provider_types.iter();
+    let upstreams = types.filter_map(|t| inference_upstream(t)).map(str::to_string);
     let endpoint = env_value(container, OPENSHELL_ENDPOINT_ENV).and_then(url_host);
-    for host in endpoint.into_iter().chain(sandbox.no_proxy_extra.iter().cloned()) {
+    let api_server = sandbox.api_server_host.clone();
+    let hosts = upstreams.chain(endpoint).chain(api_server).chain(sandbox.no_proxy_extra.iter().cloned());
+    for host in hosts {
         if !no_proxy.contains(&host) {
             no_proxy.push(host);
         }
@@ -69,12 +83,13 @@ fn env_value<'a>(container: &'a Container, name: &str) -> Option<&'a str> {
 fn env_ops(
     index: usize,
     container: &Container,
-    sandbox: &SandboxPolicy,
+    policy: &Policy,
     pod: &ObjectRef,
     patch: &mut Vec<PatchOperation>,
     findings: &mut Vec<Finding>,
 ) {
-    let desired = desired_env(container, sandbox);
+    let sandbox = &policy.sandbox;
+    let desired = desired_env(container, policy);
     let index = index.to_string();
     let env_path = || PointerBuf::from_tokens(["spec", "containers", index.as_str(), "env"]);
     let Some(existing) = container.env.as_ref() else {
@@ -113,9 +128,10 @@ fn wanted_annotations(
     pod_name: &str,
     pod: &ObjectRef,
     view: &impl ClusterView,
-    sandbox: &SandboxPolicy,
+    policy: &Policy,
     findings: &mut Vec<Finding>,
 ) -> BTreeMap<String, String> {
+    let sandbox = &policy.sandbox;
     let mut wanted = BTreeMap::new();
     let harness = match owner_of(pod_name, view) {
         Owner::One(harness) => harness,
@@ -131,9 +147,7 @@ fn wanted_annotations(
     };
     wanted.insert(sandbox.harness_annotation.clone(), harness.key());
     let provider = harness
-        .spec
-        .model_config_ref
-        .as_deref()
+        .model_config_ref()
         .and_then(|r| parse_model_config_ref(r, harness.namespace()).ok())
         .and_then(|(ns, name)| match view.model_config(ns, name) {
             Lookup::Found(mc) => Some(mc.provider().to_string()),
@@ -141,7 +155,15 @@ fn wanted_annotations(
         });
     match provider {
         Some(provider) => {
-            wanted.insert(sandbox.provider_annotation.clone(), inference_provider_name(pod_name, &provider));
+            // Released kagent serves every OpenShell harness from the gateway's one record, named
+            // lowercase(provider); only kagent carrying #1964 attaches a per-harness record, and
+            // only for openclaw and nemoclaw.
+            let record = if policy.kagent.carries_pr1964 && harness.is_openclaw() {
+                inference_provider_name(&sandbox_name(harness.namespace(), harness_name(&harness)), &provider)
+            } else {
+                provider.to_ascii_lowercase()
+            };
+            wanted.insert(sandbox.provider_annotation.clone(), record);
         }
         None => {
             let at = harness.object_ref().at("spec.modelConfigRef");
@@ -150,6 +172,10 @@ fn wanted_annotations(
         }
     }
     wanted
+}
+
+fn harness_name(harness: &AgentHarness) -> &str {
+    harness.metadata.name.as_deref().unwrap_or("")
 }
 
 fn annotation_ops(

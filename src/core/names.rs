@@ -8,6 +8,8 @@ pub const KAGENT_GROUP: &str = "kagent.dev";
 pub const KAGENT_VERSION: &str = "v1alpha2";
 /// `apiVersion` of AgentHarness and ModelConfig objects.
 pub const KAGENT_API_VERSION: &str = "kagent.dev/v1alpha2";
+/// The other version kagent main serves for both kinds (the same schema; v1alpha2 is stored).
+pub const KAGENT_V1ALPHA3: &str = "kagent.dev/v1alpha3";
 /// Kind of the harness objects.
 pub const AGENT_HARNESS_KIND: &str = "AgentHarness";
 /// Kind of the model configuration objects.
@@ -43,6 +45,20 @@ pub fn provider_key_env(provider: &str) -> String {
         "GeminiVertexAI" | "AnthropicVertexAI" => "GOOGLE_APPLICATION_CREDENTIALS".to_string(),
         "Bedrock" => "AWS_BEARER_TOKEN_BEDROCK".to_string(),
         other => format!("{}_API_KEY", other.to_ascii_uppercase()),
+    }
+}
+
+/// The upstream host (or domain suffix) the OpenShell router calls for a cluster inference route
+/// of provider `type_` with no base URL (OpenShell `openshell-core` inference defaults); `None` for
+/// a type whose default is not known here (add its host to `sandbox.noProxyExtra`).
+pub fn inference_upstream(type_: &str) -> Option<&'static str> {
+    match type_.to_ascii_lowercase().as_str() {
+        "openai" => Some("api.openai.com"),
+        "anthropic" => Some("api.anthropic.com"),
+        "nvidia" => Some("integrate.api.nvidia.com"),
+        // Vertex builds `aiplatform.googleapis.com`, `{region}-aiplatform.googleapis.com`, ...
+        "google-vertex-ai" | "vertex" | "vertex-ai" | "google-vertex" | "gcp-vertex" => Some(".googleapis.com"),
+        _ => None,
     }
 }
 

@@ -54,11 +54,37 @@ pub enum Rule {
     /// An object harness-guard could not read: a sandbox pod on `/mutate`, a live object in
     /// `check` and `audit` (warning at most; `/validate` answers an unreadable request with 400).
     Unreadable,
+    /// The ModelConfig's provider is one the harness's runtime and backend can serve.
+    ProviderServed,
+    /// OpenShell: no explicit base URL or endpoint on the ModelConfig.
+    ExplicitUpstream,
+    /// OpenShell: the key value holds no carriage return or line feed.
+    KeyFormat,
+    /// OpenShell: live harnesses share the gateway's one inference route (warning).
+    SharedGateway,
+    /// OpenShell: a change to a ModelConfig or key that running sandboxes never see (warning).
+    StaleSandbox,
+    /// A ModelConfig setting kagent's harness path ignores (warning).
+    IgnoredSetting,
+    /// A channel token in a ConfigMap's `binaryData`, which kagent does not read.
+    ChannelBinaryData,
+    /// Substrate (kagent v0.9.x): the gateway token Secret exists with a `token` key.
+    GatewayToken,
+    /// The backend exists on the harness's runtime.
+    BackendRuntime,
+    /// Substrate: no channel token from a ConfigMap (only Secret references reach the workload).
+    SubstrateChannelConfigmap,
+    /// Substrate: the `allowedUserIDsFrom` source exists in the harness's namespace.
+    AllowedUsersFrom,
+    /// Substrate: `spec.substrate.workloadImage` is pinned by digest.
+    WorkloadImageDigest,
+    /// The ModelConfig names a model.
+    ModelName,
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 15] = [
+    pub const ALL: [Rule; 28] = [
         Rule::ModelConfigRef,
         Rule::ModelConfigExists,
         Rule::ModelSecretNamed,
@@ -74,6 +100,19 @@ impl Rule {
         Rule::ReferenceInUse,
         Rule::ProducedSecret,
         Rule::Unreadable,
+        Rule::ProviderServed,
+        Rule::ExplicitUpstream,
+        Rule::KeyFormat,
+        Rule::SharedGateway,
+        Rule::StaleSandbox,
+        Rule::IgnoredSetting,
+        Rule::ChannelBinaryData,
+        Rule::GatewayToken,
+        Rule::BackendRuntime,
+        Rule::SubstrateChannelConfigmap,
+        Rule::AllowedUsersFrom,
+        Rule::WorkloadImageDigest,
+        Rule::ModelName,
     ];
 
     /// The rule's name as written in the policy file and used as a metric label.
@@ -94,6 +133,19 @@ impl Rule {
             Rule::ReferenceInUse => "reference-in-use",
             Rule::ProducedSecret => "produced-secret",
             Rule::Unreadable => "unreadable",
+            Rule::ProviderServed => "provider-served",
+            Rule::ExplicitUpstream => "explicit-upstream",
+            Rule::KeyFormat => "key-format",
+            Rule::SharedGateway => "shared-gateway",
+            Rule::StaleSandbox => "stale-sandbox",
+            Rule::IgnoredSetting => "ignored-setting",
+            Rule::ChannelBinaryData => "channel-binary-data",
+            Rule::GatewayToken => "gateway-token",
+            Rule::BackendRuntime => "backend-runtime",
+            Rule::SubstrateChannelConfigmap => "substrate-channel-configmap",
+            Rule::AllowedUsersFrom => "allowed-users-from",
+            Rule::WorkloadImageDigest => "workload-image-digest",
+            Rule::ModelName => "model-name",
         }
     }
 
@@ -109,6 +161,25 @@ impl Rule {
                 | Rule::ModelSecretResolves
                 | Rule::ChannelTokens
                 | Rule::KeyInEnv
+                | Rule::ProviderServed
+                | Rule::ExplicitUpstream
+                | Rule::KeyFormat
+                | Rule::ChannelBinaryData
+                | Rule::GatewayToken
+                | Rule::BackendRuntime
+                | Rule::SubstrateChannelConfigmap
+                | Rule::AllowedUsersFrom
+                | Rule::WorkloadImageDigest
+                | Rule::ModelName
+        )
+    }
+
+    /// Rules that can be turned off but never made to deny: what they find proves nothing missing
+    /// (not watched, not produced yet, not readable) or must never block a pod.
+    fn warns_at_most(self) -> bool {
+        matches!(
+            self,
+            Rule::NotWatched | Rule::ProxyEnvConflict | Rule::SandboxOwner | Rule::ProducedSecret | Rule::Unreadable
         )
     }
 
@@ -120,7 +191,10 @@ impl Rule {
             | Rule::SandboxOwner
             | Rule::ReferenceInUse
             | Rule::ProducedSecret
-            | Rule::Unreadable => Action::Warn,
+            | Rule::Unreadable
+            | Rule::SharedGateway
+            | Rule::StaleSandbox
+            | Rule::IgnoredSetting => Action::Warn,
             _ => Action::Deny,
         }
     }
@@ -139,6 +213,49 @@ pub struct Policy {
     /// What the cluster view watches.
     #[serde(default)]
     pub watch: WatchPolicy,
+    /// What the cluster's OpenShell gateway accepts.
+    #[serde(default)]
+    pub openshell: OpenShellPolicy,
+    /// What the cluster's kagent carries beyond its release.
+    #[serde(default)]
+    pub kagent: KagentPolicy,
+}
+
+/// `openshell:` in the policy file.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct OpenShellPolicy {
+    /// Provider types the gateway's cluster inference accepts, lowercase: kagent registers a
+    /// ModelConfig as type `lowercase(spec.provider)`. Newer OpenShell versions may accept more.
+    pub inference_provider_types: Vec<String>,
+}
+
+impl Default for OpenShellPolicy {
+    fn default() -> Self {
+        // OpenShell `normalize_inference_provider_type`: four types and the Vertex aliases.
+        let types =
+            ["openai", "anthropic", "nvidia", "google-vertex-ai", "vertex", "vertex-ai", "google-vertex", "gcp-vertex"];
+        Self { inference_provider_types: types.iter().map(|t| t.to_string()).collect() }
+    }
+}
+
+impl OpenShellPolicy {
+    /// True when the gateway serves a ModelConfig of `provider`.
+    pub fn serves(&self, provider: &str) -> bool {
+        let kind = provider.to_ascii_lowercase();
+        self.inference_provider_types.iter().any(|t| t.eq_ignore_ascii_case(&kind))
+    }
+}
+
+/// `kagent:` in the policy file.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct KagentPolicy {
+    /// The cluster's kagent carries PR #1964 (a per-harness inference provider attached to the
+    /// sandbox, openclaw and nemoclaw only): an explicit base URL then works for those backends,
+    /// and the provider annotation names the per-harness record.
+    #[serde(rename = "carriesPR1964")]
+    pub carries_pr1964: bool,
 }
 
 impl Policy {
@@ -146,12 +263,9 @@ impl Policy {
     /// an object harness-guard does not watch is not known to be missing, and the mutating
     /// webhook never refuses a pod (an unreadable one is let through unpatched, with a warning).
     pub fn action(&self, rule: Rule) -> Action {
-        let action = self.rules.get(&rule).copied().unwrap_or(rule.default_action());
-        match (rule.default_action(), action) {
-            (Action::Warn, Action::Deny) if !matches!(rule, Rule::AllowedDomains | Rule::ReferenceInUse) => {
-                Action::Warn
-            }
-            _ => action,
+        match self.rules.get(&rule).copied().unwrap_or(rule.default_action()) {
+            Action::Deny if rule.warns_at_most() => Action::Warn,
+            action => action,
         }
     }
 }
@@ -168,7 +282,8 @@ pub struct SandboxPolicy {
     pub proxy_url: String,
     /// Variables set to `proxyUrl`.
     pub proxy_vars: Vec<String>,
-    /// Hosts that bypass the proxy, before the gateway host and `noProxyExtra`.
+    /// Hosts that bypass the proxy, before the inference upstreams, the gateway host, the API
+    /// server and `noProxyExtra`.
     pub no_proxy: Vec<String>,
     /// Further hosts that bypass the proxy.
     pub no_proxy_extra: Vec<String>,
@@ -176,6 +291,12 @@ pub struct SandboxPolicy {
     pub no_proxy_vars: Vec<String>,
     /// Further fixed variables.
     pub extra_env: BTreeMap<String, String>,
+    /// Inject the proxy variables at all (the annotations are added either way).
+    pub inject_proxy_env: bool,
+    /// The Kubernetes API host the supervisor talks to, kept out of the proxy. Not read from the
+    /// file: taken from the server's own `KUBERNETES_SERVICE_HOST` (same cluster) at start.
+    #[serde(skip)]
+    pub api_server_host: Option<String>,
     /// Replace a variable the container already sets to another value (default: keep it, warn).
     pub overwrite: bool,
     /// Annotation that records the expected inference provider.
@@ -194,10 +315,12 @@ impl Default for SandboxPolicy {
             containers: strings(&["agent"]),
             proxy_url: "http://10.200.0.1:3128".to_string(),
             proxy_vars: strings(&["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"]),
-            no_proxy: strings(&["127.0.0.1", "localhost", "::1"]),
+            no_proxy: strings(&["127.0.0.1", "localhost", "::1", ".svc", ".cluster.local"]),
             no_proxy_extra: Vec::new(),
             no_proxy_vars: strings(&["NO_PROXY", "no_proxy"]),
             extra_env: BTreeMap::from([("NODE_USE_ENV_PROXY".to_string(), "1".to_string())]),
+            inject_proxy_env: true,
+            api_server_host: None,
             overwrite: false,
             provider_annotation: super::names::PROVIDER_ANNOTATION.to_string(),
             harness_annotation: super::names::HARNESS_ANNOTATION.to_string(),

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::names::LAST_APPLIED_ANNOTATION;
-use super::view::{ConfigMapValues, Digester, SecretValues, ValueSet};
+use super::view::{ConfigMapValues, Digester, SecretValues, ValueFacts, ValueSet};
 
 /// Keeps only the metadata the view uses: name, namespace and deletionTimestamp. Everything else
 /// goes: `managedFields` and the last-applied annotation above all (it repeats every value of the
@@ -51,7 +51,7 @@ pub fn config_map_values(mut config_map: ConfigMap, digester: &Digester) -> Conf
         keys.insert(k, digester.facts(v.as_bytes()));
     }
     for (k, v) in config_map.binary_data.into_iter().flatten() {
-        keys.insert(k, digester.facts(&v.0));
+        keys.insert(k, ValueFacts { binary: true, ..digester.facts(&v.0) });
     }
     ValueSet::new(config_map.metadata, keys)
 }

@@ -10,7 +10,7 @@ use super::finding::{Cause, Detail, Finding, Kind, ObjectRef};
 use super::index::Key;
 use super::model::{AgentHarness, ModelConfig};
 use super::policy::{Policy, Rule};
-use super::validate::check_harness;
+use super::validate::{check_harness, parse_model_config_ref};
 use super::verdict::Verdict;
 use super::view::{ClusterView, ConfigMapValues, Digester, Lookup, SecretValues, Target, ValueDigest};
 
@@ -69,31 +69,85 @@ pub fn guard_reference(after: After, cleanup: Cleanup, view: &impl ClusterView, 
         return Verdict::default();
     }
     let overlay = Overlay { base: view, after: &after };
-    let mut broken: Vec<String> = dependents.iter().filter(|h| breaks(h, view, &overlay)).map(|h| h.key()).collect();
-    if broken.is_empty() {
-        return Verdict::default();
-    }
-    broken.sort();
-    let count = broken.len();
-    broken.truncate(NAMES_SHOWN);
+    let (broken, intact): (Vec<_>, Vec<_>) = dependents.iter().partition(|h| breaks(h, view, &overlay, policy));
     let (object, deleted) = after.object();
-    let finding = Finding::on(Rule::ReferenceInUse, &object, "", Cause::InUse).with(Detail::Dependents {
-        deleted,
-        count,
-        shown: broken,
-    });
-    if cleanup.by_controller || cleanup.being_deleted {
-        return Verdict::warn_only(vec![finding], policy);
+    let mut findings = Vec::new();
+    if !broken.is_empty() {
+        let mut names: Vec<String> = broken.iter().map(|h| h.key()).collect();
+        names.sort();
+        let count = names.len();
+        names.truncate(NAMES_SHOWN);
+        let detail = Detail::Dependents { deleted, count, shown: names };
+        findings.push(Finding::on(Rule::ReferenceInUse, &object, "", Cause::InUse).with(detail));
     }
-    Verdict::judge(vec![finding], policy)
+    // kagent sends the key and model to the OpenShell gateway only when it creates a sandbox: a
+    // change that breaks nothing still never reaches the harnesses already running.
+    let stale = intact.iter().filter(|h| h.runs_on_openshell() && changes_what_it_uses(h, &after, view)).count();
+    if stale > 0 && !deleted {
+        let detail = Detail::Dependents { deleted, count: stale, shown: Vec::new() };
+        findings.push(Finding::on(Rule::StaleSandbox, &object, "", Cause::Stale).with(detail));
+    }
+    if cleanup.by_controller || cleanup.being_deleted {
+        return Verdict::warn_only(findings, policy);
+    }
+    Verdict::judge(findings, policy)
+}
+
+/// True when the change alters what `harness` takes from the object: its ModelConfig's
+/// provider, model or key reference, or the value of a key it reads (its model key, a channel
+/// token).
+fn changes_what_it_uses(harness: &AgentHarness, after: &After, view: &impl ClusterView) -> bool {
+    let model_config = harness.model_config_ref().and_then(|r| parse_model_config_ref(r, harness.namespace()).ok());
+    let channel_keys = |kind: &str, key: &Key| -> Vec<String> {
+        let sources = harness.spec.channels.iter().flatten().flat_map(|c| {
+            let slack = c.slack.iter().flat_map(|s| [&s.bot_token, &s.app_token]);
+            slack.chain(c.telegram.iter().map(|t| &t.bot_token)).flatten().filter_map(|t| t.value_from.as_ref())
+        });
+        let here = harness.namespace() == key.0;
+        sources.filter(|s| here && s.type_ == kind && s.name == key.1).map(|s| s.key.clone()).collect()
+    };
+    let values_differ = |keys: &[String], old: &crate::core::view::KeyFacts, new: &crate::core::view::KeyFacts| {
+        keys.iter().any(|k| match (old.get(k), new.get(k)) {
+            (Some(a), Some(b)) => a.digest != b.digest,
+            _ => false,
+        })
+    };
+    match after {
+        After::ModelConfig(key, Some(new)) => {
+            let Lookup::Found(old) = view.model_config(&key.0, &key.1) else { return false };
+            let s = (&old.spec, &new.spec);
+            old.provider() != new.provider()
+                || s.0.model != s.1.model
+                || s.0.api_key_secret != s.1.api_key_secret
+                || s.0.api_key_secret_key != s.1.api_key_secret_key
+        }
+        After::Secret(key, Some(new)) => {
+            let Lookup::Found(old) = view.secret(&key.0, &key.1) else { return false };
+            let mut keys = channel_keys("Secret", key);
+            if let Some((ns, name)) = model_config.filter(|(ns, _)| *ns == key.0)
+                && let Lookup::Found(mc) = view.model_config(ns, name)
+                && mc.spec.api_key_secret.as_deref() == Some(key.1.as_str())
+            {
+                keys.extend(mc.spec.api_key_secret_key.clone());
+            }
+            values_differ(&keys, &old.keys, &new.keys)
+        }
+        After::ConfigMap(key, Some(new)) => {
+            let Lookup::Found(old) = view.config_map(&key.0, &key.1) else { return false };
+            values_differ(&channel_keys("ConfigMap", key), &old.keys, &new.keys)
+        }
+        _ => false,
+    }
 }
 
 /// True when the change gives `harness` a problem it did not have: a rule whose findings mean
 /// breakage ([`Rule::breaks_harness`]) failing at a place that passed before. A harness already
 /// broken there is not broken again, even when the cause changes (an empty key now missing).
-fn breaks(harness: &AgentHarness, before: &impl ClusterView, after: &impl ClusterView) -> bool {
-    let known: BTreeSet<_> = check_harness(harness, before).into_iter().map(|f| (f.rule, f.at)).collect();
-    check_harness(harness, after).into_iter().any(|f| f.rule.breaks_harness() && !known.contains(&(f.rule, f.at)))
+fn breaks(harness: &AgentHarness, before: &impl ClusterView, after: &impl ClusterView, policy: &Policy) -> bool {
+    let known: BTreeSet<_> = check_harness(harness, before, policy).into_iter().map(|f| (f.rule, f.at)).collect();
+    check_harness(harness, after, policy)
+        .into_iter()
+        .any(|f| f.rule.breaks_harness() && !known.contains(&(f.rule, f.at)))
 }
 
 /// The view with one object replaced or removed.

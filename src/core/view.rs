@@ -75,7 +75,12 @@ impl Digester {
 
     /// The stored facts about one value.
     pub fn facts(&self, value: &[u8]) -> ValueFacts {
-        ValueFacts { empty: value.trim_ascii().is_empty(), digest: self.digest(value) }
+        ValueFacts {
+            empty: value.trim_ascii().is_empty(),
+            line_break: value.iter().any(|b| matches!(b, b'\r' | b'\n')),
+            binary: false,
+            digest: self.digest(value),
+        }
     }
 }
 
@@ -84,6 +89,10 @@ impl Digester {
 pub struct ValueFacts {
     /// Empty or only white space.
     pub empty: bool,
+    /// Holds a carriage return or line feed anywhere (a file's trailing newline, most often).
+    pub line_break: bool,
+    /// Came from a ConfigMap's `binaryData`, which kagent does not read.
+    pub binary: bool,
     /// Keyed digest of the trimmed value.
     pub digest: ValueDigest,
 }
