@@ -347,6 +347,11 @@ fn platform_cases() -> Vec<(Finding, &'static str)> {
             "AgentHarness team-a/coder: spec.substrate.workloadImage is not pinned by digest; kagent refuses an image without @sha256:... (pinImageRef). Write it as repository@sha256:<digest>.",
         ),
         (
+            Finding::on(Rule::SharedGateway, &h, "spec.modelConfigRef", Cause::Shared)
+                .with(Detail::Sharing { same_namespace: vec!["team-a/claude".into()], elsewhere: 2 }),
+            "AgentHarness team-a/coder: the OpenShell gateway has one inference route, and live OpenShell harnesses use a different provider, model or key (team-a/claude; 2 harnesses in other namespaces): kagent sets the route whenever it creates a sandbox, so the last one created wins and the others run on its key and model. Give them one ModelConfig, or run them on separate gateways or the substrate runtime.",
+        ),
+        (
             Finding::on(Rule::StaleSandbox, &ObjectRef::new(Kind::Secret, "team-a", "openai"), "", Cause::Stale)
                 .with(Detail::Dependents { deleted: false, count: 2, shown: Vec::new() }),
             "This change to Secret team-a/openai never reaches running sandboxes (kagent gives the OpenShell gateway the key and model only when it creates one): 2 live harnesses keep the old value until recreated.",

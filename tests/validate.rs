@@ -913,3 +913,60 @@ fn platform_settings_move_the_verdict() {
     policy.openshell.inference_provider_types.push("bedrock".into());
     assert_eq!(judge(&bedrock, Change::Create, &policy), Verdict::default());
 }
+
+/// One gateway, one route: live OpenShell harnesses whose ModelConfigs differ in provider, model
+/// or key overwrite each other's route. Names stay in the harness's namespace; others are counted.
+#[test]
+fn two_tenants_on_one_gateway() {
+    let mut view = MapView::from_yaml(CLUSTER);
+    view.add_yaml(
+        r#"
+apiVersion: kagent.dev/v1alpha2
+kind: AgentHarness
+metadata: {name: same-route, namespace: team-a}
+spec: {backend: openclaw, modelConfigRef: inference-local}
+---
+apiVersion: kagent.dev/v1alpha2
+kind: AgentHarness
+metadata: {name: claude, namespace: team-a}
+spec: {backend: openclaw, modelConfigRef: anthropic}
+---
+apiVersion: kagent.dev/v1alpha2
+kind: AgentHarness
+metadata: {name: tenant-b, namespace: team-b}
+spec: {backend: openclaw, modelConfigRef: shared}
+---
+apiVersion: kagent.dev/v1alpha2
+kind: AgentHarness
+metadata: {name: on-substrate, namespace: team-a}
+spec: {backend: openclaw, substrate: {}, modelConfigRef: gemini}
+---
+apiVersion: kagent.dev/v1alpha2
+kind: AgentHarness
+metadata: {name: never-started, namespace: team-a}
+spec: {backend: openclaw, modelConfigRef: gpt-missing-secret}
+"#,
+    );
+    let h = harness("new", &format!("{OPENSHELL_095}  modelConfigRef: plain\n"));
+    let v = validate_harness(&h, Change::Create, &view, &Policy::default());
+    assert!(v.allowed(), "{v:?}");
+    let shared = "spec.modelConfigRef of AgentHarness team-a/new".to_string();
+    assert_eq!(ids(&v.warnings), vec![(Rule::SharedGateway, shared, Cause::Shared)]);
+}
+
+#[test]
+fn the_shared_route_message_names_only_the_harness_namespace() {
+    let mut view = MapView::from_yaml(CLUSTER);
+    view.add_yaml(
+        "apiVersion: kagent.dev/v1alpha2\nkind: AgentHarness\nmetadata: {name: claude, namespace: team-a}\nspec: {backend: openclaw, modelConfigRef: anthropic}\n---\napiVersion: kagent.dev/v1alpha2\nkind: AgentHarness\nmetadata: {name: tenant-b, namespace: team-b}\nspec: {backend: openclaw, modelConfigRef: shared}\n",
+    );
+    let h = harness("new", &format!("{OPENSHELL_095}  modelConfigRef: plain\n"));
+    let text = message::warnings(&validate_harness(&h, Change::Create, &view, &Policy::default())).join("\n");
+    assert!(text.contains("(team-a/claude; 1 harness in other namespaces)"), "{text}");
+    assert!(!text.contains("tenant-b"), "another tenant's name leaked: {text}");
+    // The same route under another ModelConfig shares nothing.
+    let same = harness("same", &format!("{OPENSHELL_095}  modelConfigRef: inference-local\n"));
+    let mut quiet = MapView::from_yaml(CLUSTER);
+    quiet.add_yaml("apiVersion: kagent.dev/v1alpha2\nkind: AgentHarness\nmetadata: {name: one, namespace: team-a}\nspec: {backend: openclaw, modelConfigRef: plain}\n");
+    assert_eq!(validate_harness(&same, Change::Create, &quiet, &Policy::default()), Verdict::default());
+}

@@ -371,6 +371,14 @@ impl ClusterView for View {
         self.index().is_model_key(digest)
     }
 
+    fn openshell_model_configs(&self) -> Vec<(Key, usize)> {
+        self.index().openshell_model_configs()
+    }
+
+    fn openshell_users(&self, key: &Key) -> Vec<Key> {
+        self.index().openshell_users(key)
+    }
+
     fn sizes(&self) -> Vec<(&'static str, usize)> {
         vec![
             ("AgentHarness", self.harnesses.len()),

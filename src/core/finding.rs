@@ -259,6 +259,14 @@ pub enum Detail {
         /// What would be served, as users write it.
         served: Vec<String>,
     },
+    /// Harnesses sharing the one gateway route with another provider, model or key: names in the
+    /// harness's own namespace only, and how many elsewhere.
+    Sharing {
+        /// `namespace/name` of those in the same namespace.
+        same_namespace: Vec<String>,
+        /// How many in other namespaces (never named: another tenant's objects).
+        elsewhere: usize,
+    },
     /// An explicit upstream: the host it names, and the harness's backend.
     Upstream {
         /// The host of the base URL (never the URL: it may carry credentials).

@@ -77,6 +77,8 @@ impl Referrers {
 #[derive(Debug, Default)]
 struct HarnessRefs {
     model_config: Option<Id>,
+    /// The harness runs on OpenShell, whose gateway has one inference route for all.
+    openshell: bool,
     secrets: Box<[Id]>,
     config_maps: Box<[Id]>,
     sandboxes: Box<[Id]>,
@@ -101,6 +103,8 @@ pub struct Index {
     model_configs: HashMap<Id, ModelRefs>,
     models_by_secret: Referrers,
     model_keys: HashMap<ValueDigest, usize>,
+    /// ModelConfig → the OpenShell harnesses that use it.
+    openshell_by_model_config: Referrers,
 }
 
 /// `text` as an id, reusing the one `map` already holds.
@@ -142,7 +146,12 @@ impl Index {
         let id = intern(&self.harnesses, &id_of_meta(&h.metadata));
         self.forget_harness(&id);
         let (model_config, secrets, config_maps, sandboxes) = harness_targets(h);
+        let openshell = h.runs_on_openshell();
+        if let (true, Some(mc)) = (openshell, &model_config) {
+            self.openshell_by_model_config.add(mc, &id);
+        }
         let refs = HarnessRefs {
+            openshell,
             model_config: model_config.map(|mc| self.by_model_config.add(&mc, &id)),
             secrets: secrets.iter().map(|s| self.by_secret.add(s, &id)).collect(),
             config_maps: config_maps.iter().map(|c| self.by_config_map.add(c, &id)).collect(),
@@ -160,6 +169,9 @@ impl Index {
         let Some(refs) = self.harnesses.remove(id) else { return };
         if let Some(mc) = &refs.model_config {
             self.by_model_config.remove(mc, id);
+            if refs.openshell {
+                self.openshell_by_model_config.remove(mc, id);
+            }
         }
         for s in &refs.secrets {
             self.by_secret.remove(s, id);
@@ -267,6 +279,17 @@ impl Index {
     /// Harnesses that take a channel token from the ConfigMap `key`.
     pub fn dependents_of_config_map(&self, key: &Key) -> BTreeSet<Key> {
         self.by_config_map.get(&id_of(key)).iter().map(|id| key_from(id)).collect()
+    }
+
+    /// Every ModelConfig live OpenShell harnesses use, with how many use it: the routes the one
+    /// gateway is asked to serve. As many entries as ModelConfigs in use, not harnesses.
+    pub fn openshell_model_configs(&self) -> Vec<(Key, usize)> {
+        self.openshell_by_model_config.0.iter().map(|(mc, ids)| (key_from(mc), ids.len())).collect()
+    }
+
+    /// The live OpenShell harnesses that use the ModelConfig `key`.
+    pub fn openshell_users(&self, key: &Key) -> Vec<Key> {
+        self.openshell_by_model_config.get(&id_of(key)).iter().map(|id| key_from(id)).collect()
     }
 
     /// True if `digest` is some ModelConfig's API key.

@@ -173,6 +173,23 @@ pub fn render(f: &Finding) -> String {
                  no provider annotation added."
             )
         }
+        (Rule::SharedGateway, _, Detail::Sharing { same_namespace, elsewhere }) => {
+            let mut who = Vec::new();
+            if !same_namespace.is_empty() {
+                who.push(same_namespace.join(", "));
+            }
+            if *elsewhere > 0 {
+                let noun = if *elsewhere == 1 { "harness" } else { "harnesses" };
+                who.push(format!("{elsewhere} {noun} in other namespaces"));
+            }
+            format!(
+                "{subject}: the OpenShell gateway has one inference route, and live OpenShell harnesses use a \
+                 different provider, model or key ({}): kagent sets the route whenever it creates a sandbox, so \
+                 the last one created wins and the others run on its key and model. Give them one ModelConfig, \
+                 or run them on separate gateways or the substrate runtime.",
+                who.join("; ")
+            )
+        }
         (Rule::StaleSandbox, _, Detail::Dependents { count, .. }) => {
             let (noun, verb) = if *count == 1 { ("harness", "keeps") } else { ("harnesses", "keep") };
             format!(

@@ -205,4 +205,10 @@ impl<V: ClusterView> ClusterView for Overlay<'_, V> {
     fn sizes(&self) -> Vec<(&'static str, usize)> {
         self.base.sizes()
     }
+    fn openshell_model_configs(&self) -> Vec<(Key, usize)> {
+        self.base.openshell_model_configs()
+    }
+    fn openshell_users(&self, key: &Key) -> Vec<Key> {
+        self.base.openshell_users(key)
+    }
 }

@@ -210,4 +210,8 @@ pub trait ClusterView {
     fn is_model_key(&self, digest: &ValueDigest) -> bool;
     /// How many objects of each kind the view holds (for metrics).
     fn sizes(&self) -> Vec<(&'static str, usize)>;
+    /// Every ModelConfig live OpenShell harnesses use, with how many use it.
+    fn openshell_model_configs(&self) -> Vec<(super::index::Key, usize)>;
+    /// The live OpenShell harnesses that use the ModelConfig `key`.
+    fn openshell_users(&self, key: &super::index::Key) -> Vec<super::index::Key>;
 }

@@ -110,6 +110,12 @@ impl ClusterView for MapView {
     fn is_model_key(&self, digest: &ValueDigest) -> bool {
         self.index.is_model_key(digest)
     }
+    fn openshell_model_configs(&self) -> Vec<(Key, usize)> {
+        self.index.openshell_model_configs()
+    }
+    fn openshell_users(&self, key: &Key) -> Vec<Key> {
+        self.index.openshell_users(key)
+    }
     fn sizes(&self) -> Vec<(&'static str, usize)> {
         let (h, m, s, c) = (self.harnesses.len(), self.model_configs.len(), self.secrets.len(), self.config_maps.len());
         vec![("AgentHarness", h), ("ModelConfig", m), ("Secret", s), ("ConfigMap", c)]
