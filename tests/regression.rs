@@ -1,5 +1,5 @@
 //! Realistic configurations, as users write them, through `harness-guard check` as a CI job runs
-//! it. Each file in `tests/regression/` says in its header what kagent and OpenShell really do
+//! it. Each file in `examples/configurations/` says in its header what kagent and OpenShell really do
 //! with it and the verdict that calls for (`# expect: deny rule; warn rule; note rule`, empty when
 //! it works); `# policy:` gives a policy file. A configuration kagent runs must pass, and one that
 //! fails at run time must be caught: either way a wrong verdict fails this test.
@@ -34,7 +34,7 @@ fn expected(text: &str) -> Expected {
 
 #[test]
 fn realistic_configurations_get_the_verdict_kagent_calls_for() {
-    let dir = repo_file("tests/regression");
+    let dir = repo_file("examples/configurations");
     let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     assert!(files.len() >= 25, "the suite is there: {}", files.len());
