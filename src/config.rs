@@ -51,6 +51,9 @@ pub enum OutputFormat {
     Table,
     /// JSON.
     Json,
+    /// The input's pods as the webhook would admit them (patched), as YAML on standard output,
+    /// like `istioctl kube-inject`; the table goes to standard error.
+    Yaml,
 }
 
 /// `harness-guard check`.

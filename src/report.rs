@@ -74,6 +74,21 @@ pub fn table(reports: &[Report]) -> String {
         out.truncate(trimmed);
         out.push('\n');
     }
+    for r in reports.iter().filter(|r| !r.patch.is_empty()) {
+        out.push_str(&format!(
+            "\n{} {}: /mutate would patch (RFC 6902; -o yaml prints the patched pod):\n",
+            r.kind, r.object
+        ));
+        for op in &r.patch {
+            let op = serde_json::to_value(op).expect("a patch operation serializes");
+            let value = op.get("value").map(|v| format!(" {v}")).unwrap_or_default();
+            out.push_str(&format!(
+                "  {} {}{value}\n",
+                op["op"].as_str().unwrap_or(""),
+                op["path"].as_str().unwrap_or("")
+            ));
+        }
+    }
     let s = summary(reports);
     let n = |count: usize, word: &str| format!("{count} {word}{}", if count == 1 { "" } else { "s" });
     out.push_str(&format!(
@@ -84,4 +99,23 @@ pub fn table(reports: &[Report]) -> String {
         n(s.notes, "note")
     ));
     out
+}
+
+/// The input's pods as the mutating webhook would admit them: each sandbox pod with its patch
+/// applied, other pods as they are; multi-document YAML.
+pub fn patched_pods(
+    pods: &[(k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, k8s_openapi::api::core::v1::PodSpec)],
+    reports: &[Report],
+) -> Result<String, String> {
+    let mut docs = Vec::new();
+    for (meta, spec) in pods {
+        let mut pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec});
+        let key = format!("{}/{}", meta.namespace.as_deref().unwrap_or(""), meta.name.as_deref().unwrap_or(""));
+        if let Some(report) = reports.iter().find(|r| r.kind == "Pod" && r.object == key) {
+            json_patch::patch(&mut pod, &report.patch)
+                .map_err(|e| format!("cannot apply the patch to Pod {key}: {e}"))?;
+        }
+        docs.push(pod);
+    }
+    serde_saphyr::to_string_multiple(&docs).map_err(|e| e.to_string())
 }

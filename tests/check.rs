@@ -96,3 +96,21 @@ fn same_policy_as_the_webhook() {
     let line = text.lines().find(|l| l.starts_with("AgentHarness team-a/no-modelconfig")).unwrap();
     assert!(line.contains("model-config-exists") && line.contains("warning"), "{line}");
 }
+
+/// `-o yaml` prints the input's pods as the webhook would admit them, as `istioctl kube-inject`
+/// does: the sandbox pod patched, ready to pipe into kubectl; the verdicts go to standard error.
+#[test]
+fn yaml_output_is_the_patched_pod() {
+    let out = check(&["-f", "examples/cluster", "-f", "examples/check/sandbox-pod.yaml", "-o", "yaml"], None);
+    assert_eq!(out.status.code(), Some(1), "the exit code still says what is denied");
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    assert_eq!(docs.len(), 1, "the one pod of the input");
+    let pod = &docs[0];
+    assert_eq!(pod["metadata"]["annotations"]["harness-guard.dev/inference-provider"], "openai");
+    let env = pod["spec"]["containers"][0]["env"].as_array().unwrap();
+    let no_proxy = env.iter().find(|e| e["name"] == "NO_PROXY").expect("NO_PROXY injected");
+    assert!(no_proxy["value"].as_str().unwrap().contains("api.openai.com"), "{no_proxy}");
+    assert!(env.iter().any(|e| e["name"] == "HTTPS_PROXY"));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("Pod openshell/team-a-slackbot: /mutate would patch"), "{stderr}");
+}

@@ -44,6 +44,13 @@ fn evaluate(
     match output {
         OutputFormat::Table => print!("{}", report::table(&reports)),
         OutputFormat::Json => println!("{}", report::json(&reports)),
+        OutputFormat::Yaml => match report::patched_pods(&subjects.pods, &reports) {
+            Ok(yaml) => {
+                print!("{yaml}");
+                eprint!("{}", report::table(&reports));
+            }
+            Err(e) => return unusable(&e),
+        },
     }
     report::exit_code(&reports)
 }

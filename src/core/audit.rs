@@ -11,6 +11,7 @@ use super::enforce::enforce_pod;
 use super::finding::{At, Cause, Detail, Finding, ObjectRef};
 use super::message::render;
 use super::model::AgentHarness;
+use super::mutate::mutate_pod;
 use super::policy::{Policy, Rule};
 use super::validate::{Change, validate_harness};
 use super::verdict::Verdict;
@@ -61,10 +62,13 @@ pub struct Report {
     pub allowed: bool,
     /// Its findings, denials first.
     pub findings: Vec<Line>,
+    /// What the mutating webhook would patch into it (sandbox pods).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub patch: Vec<json_patch::PatchOperation>,
 }
 
 impl Report {
-    fn from_verdict(kind: &'static str, object: String, verdict: Verdict) -> Self {
+    fn from_verdict(kind: &'static str, object: String, mut verdict: Verdict) -> Self {
         let outcome = |rule: Rule, deny: bool| match (deny, rule) {
             (true, _) => Outcome::Deny,
             (false, Rule::ProducedSecret) => Outcome::Note,
@@ -73,9 +77,9 @@ impl Report {
         let allowed = verdict.allowed();
         let findings = verdict
             .denials
-            .into_iter()
+            .drain(..)
             .map(|f| (f, true))
-            .chain(verdict.warnings.into_iter().map(|f| (f, false)))
+            .chain(std::mem::take(&mut verdict.warnings).into_iter().map(|f| (f, false)))
             .map(|(f, deny)| Line {
                 rule: f.rule.name(),
                 verdict: outcome(f.rule, deny),
@@ -84,7 +88,7 @@ impl Report {
                 cause: f.cause,
             })
             .collect();
-        Self { kind, object, allowed, findings }
+        Self { kind, object, allowed, findings, patch: verdict.patch }
     }
 }
 
@@ -93,11 +97,16 @@ pub fn audit_harness(harness: &AgentHarness, view: &impl ClusterView, policy: &P
     Report::from_verdict("AgentHarness", harness.key(), validate_harness(harness, Change::Create, view, policy))
 }
 
-/// Audits a pod as if it were being created now (only sandbox pods have findings).
+/// Audits a pod as if it were being created now (only sandbox pods have findings): what
+/// `/validate` would say of it, and what `/mutate` would patch and warn.
 pub fn audit_pod(meta: &ObjectMeta, spec: &PodSpec, view: &impl ClusterView, policy: &Policy) -> Report {
     let ns = meta.namespace.as_deref().unwrap_or("");
     let object = format!("{ns}/{}", meta.name.as_deref().unwrap_or(""));
-    Report::from_verdict("Pod", object, enforce_pod(meta, spec, ns, view, policy))
+    let mut verdict = enforce_pod(meta, spec, ns, view, policy);
+    let mutation = mutate_pod(meta, spec, ns, view, policy);
+    verdict.warnings.extend(mutation.warnings);
+    verdict.patch = mutation.patch;
+    Report::from_verdict("Pod", object, verdict)
 }
 
 /// Reports an object that could not be read as its kind: named, with why, and warned about
