@@ -106,7 +106,19 @@ pub async fn start(
         namespaces: policy.watch.namespaces.clone(),
     });
     let watch_tasks = match client {
-        Ok(client) => Some(watchers::spawn_watchers(client, feeds, &policy.watch, digester, metrics.clone())),
+        Ok(client) => {
+            // Secret-producing kinds are optional: probed and watched beside the four, never
+            // holding up readiness.
+            let (producers, scope, touched) = (view.producers.clone(), policy.watch.clone(), view.clone());
+            let probe_client = client.clone();
+            let mut tasks = watchers::spawn_watchers(client, feeds, &policy.watch, digester, metrics.clone());
+            tasks.spawn(async move {
+                let changed: Arc<dyn Fn() + Send + Sync> = Arc::new(move || touched.touch());
+                let set = crate::cluster::producers::spawn_producer_watchers(probe_client, producers, &scope, changed);
+                set.await.join_all().await;
+            });
+            Some(tasks)
+        }
         Err(dir) => {
             let objects = manifests::load_dir(&dir, &digester)?;
             tracing::info!(dir = %dir.display(), objects = objects.len(), skipped = objects.skipped, "cluster view read from manifests");

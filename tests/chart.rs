@@ -417,11 +417,18 @@ fn check_case(case: &str, objects: &[Value]) {
                 if resources == ["events"] { &["create", "patch", "list"] } else { &["get", "list", "watch"] };
             assert_eq!(rule.verbs, expected, "{case}: {resources:?}");
             assert!(rule.resource_names.is_none());
-            assert!(
-                resources.iter().all(
-                    |r| ["agentharnesses", "modelconfigs", "secrets", "configmaps", "events"].contains(&r.as_str())
-                )
-            );
+            assert!(resources.iter().all(|r| {
+                [
+                    "agentharnesses",
+                    "modelconfigs",
+                    "secrets",
+                    "configmaps",
+                    "events",
+                    "externalsecrets",
+                    "sealedsecrets",
+                ]
+                .contains(&r.as_str())
+            }));
         }
     }
     let own = find(objects, "Role", "harness-guard-self").expect("own Role");

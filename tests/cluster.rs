@@ -156,3 +156,32 @@ async fn lists_longer_than_a_page_are_read_whole() {
     let lists = queries.iter().filter(|(p, q)| view_kinds.contains(&p.as_str()) && !q.contains("watch=")).count();
     assert_eq!(lists, 10, "{queries:?}");
 }
+
+/// A key Secret an ExternalSecret will produce is "not synced yet" (a note), not missing; with
+/// creationPolicy Merge it produces nothing. SealedSecrets are not served here: skipped quietly.
+#[tokio::test]
+async fn secrets_an_external_secret_will_produce_are_not_missing() {
+    let api = FakeApi::start(CLUSTER, true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::cluster(&api, dir.path(), &[]).await;
+    server.wait_ready(Duration::from_secs(10)).await;
+    let review = "examples/reviews/harness-missing-secret.json";
+    assert_eq!(verdict(&server, review).await["allowed"], false);
+    let external = |policy: &str| {
+        json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": "openai", "namespace": "team-a"},
+            "spec": {"target": {"name": "openai-creds", "creationPolicy": policy},
+                     "data": [{"secretKey": "OPENAI_API_KEY", "remoteRef": {"key": "llm/openai"}}]}})
+    };
+    api.apply(external("Merge"));
+    api.apply(external("Owner"));
+    eventually(Duration::from_secs(10), "the produced Secret counts as present", async || {
+        let v = verdict(&server, review).await;
+        v["allowed"] == true && v["warnings"].to_string().contains("will be produced by ExternalSecret team-a/openai")
+    })
+    .await;
+    // Switched to Merge, it produces nothing: missing again.
+    api.apply(external("Merge"));
+    eventually(Duration::from_secs(10), "missing again", async || verdict(&server, review).await["allowed"] == false)
+        .await;
+}

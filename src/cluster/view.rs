@@ -271,6 +271,8 @@ pub struct View {
     pub secrets: KindStore<SecretValues>,
     /// ConfigMaps, reduced.
     pub config_maps: KindStore<ConfigMapValues>,
+    /// Objects that will produce Secrets (cluster mode, where their CRDs exist).
+    pub producers: super::producers::Producers,
     shared: Arc<Shared>,
     digester: Digester,
 }
@@ -311,7 +313,8 @@ impl View {
             secrets: secrets.feeds(scope, &shared),
             config_maps: config_maps.feeds(scope, &shared),
         };
-        let view = Self { harnesses, model_configs, secrets, config_maps, shared, digester };
+        let producers = Default::default();
+        let view = Self { harnesses, model_configs, secrets, config_maps, producers, shared, digester };
         (view, feeds)
     }
 
@@ -320,6 +323,11 @@ impl View {
         let mut synced = self.shared.synced.subscribe();
         // Err only if the view is dropped, and then nobody waits for it.
         let _ = synced.wait_for(|s| *s).await;
+    }
+
+    /// Bumps the change counter, for feeds outside the four kinds (the audit runs again).
+    pub fn touch(&self) {
+        self.shared.generation.send_modify(|g| *g += 1);
     }
 
     /// A receiver that sees the view's change counter: it changes with every applied event.
@@ -338,7 +346,23 @@ impl ClusterView for View {
     }
 
     fn secret(&self, namespace: &str, name: &str) -> Lookup<Arc<SecretValues>> {
-        self.secrets.get(namespace, name)
+        match self.secrets.get(namespace, name) {
+            // Not synced yet: present, keys unknown (a note, not a denial).
+            Lookup::Missing => match self.producers.of(&(namespace.to_string(), name.to_string())) {
+                Some(by) => {
+                    let meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                        name: Some(name.to_string()),
+                        namespace: Some(namespace.to_string()),
+                        ..Default::default()
+                    };
+                    let mut produced = SecretValues::new(meta, Default::default());
+                    produced.produced_by = Some(by);
+                    Lookup::Found(Arc::new(produced))
+                }
+                None => Lookup::Missing,
+            },
+            other => other,
+        }
     }
 
     fn config_map(&self, namespace: &str, name: &str) -> Lookup<Arc<ConfigMapValues>> {

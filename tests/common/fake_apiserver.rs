@@ -18,7 +18,7 @@ use tokio::sync::{Notify, broadcast};
 
 /// The resources served, by plural: what the view watches, and what the certificate writer and
 /// the audit write.
-const RESOURCES: [(&str, &str, &str); 8] = [
+const RESOURCES: [(&str, &str, &str); 9] = [
     ("secrets", "v1", "Secret"),
     ("configmaps", "v1", "ConfigMap"),
     ("agentharnesses", "kagent.dev/v1alpha2", "AgentHarness"),
@@ -27,6 +27,8 @@ const RESOURCES: [(&str, &str, &str); 8] = [
     ("validatingwebhookconfigurations", "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"),
     ("mutatingwebhookconfigurations", "admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"),
     ("events", "events.k8s.io/v1", "Event"),
+    // An optional kind: the cluster has the External Secrets CRDs (not the SealedSecret ones).
+    ("externalsecrets", "external-secrets.io/v1", "ExternalSecret"),
 ];
 
 type Objects = BTreeMap<String, BTreeMap<(String, String), Value>>;
