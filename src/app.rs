@@ -111,11 +111,16 @@ pub async fn start(
             // holding up readiness.
             let (producers, scope, touched) = (view.producers.clone(), policy.watch.clone(), view.clone());
             let probe_client = client.clone();
+            let (pools, pool_client, pool_view) = (view.worker_pools.clone(), client.clone(), view.clone());
             let mut tasks = watchers::spawn_watchers(client, feeds, &policy.watch, digester, metrics.clone());
             tasks.spawn(async move {
                 let changed: Arc<dyn Fn() + Send + Sync> = Arc::new(move || touched.touch());
                 let set = crate::cluster::producers::spawn_producer_watchers(probe_client, producers, &scope, changed);
                 set.await.join_all().await;
+            });
+            tasks.spawn(async move {
+                let changed: Arc<dyn Fn() + Send + Sync> = Arc::new(move || pool_view.touch());
+                crate::cluster::worker_pools::watch_worker_pools(pool_client, pools, changed).await;
             });
             Some(tasks)
         }

@@ -970,3 +970,21 @@ fn the_shared_route_message_names_only_the_harness_namespace() {
     quiet.add_yaml("apiVersion: kagent.dev/v1alpha2\nkind: AgentHarness\nmetadata: {name: one, namespace: team-a}\nspec: {backend: openclaw, modelConfigRef: plain}\n");
     assert_eq!(validate_harness(&same, Change::Create, &quiet, &Policy::default()), Verdict::default());
 }
+
+/// An explicit WorkerPool is looked up in the harness's namespace; judged only where WorkerPools
+/// are visible (K-0912 lifecycle_shared.go ~L92-118).
+#[test]
+fn worker_pools_are_judged_where_visible() {
+    let h = harness(
+        "pooled",
+        &format!("{OPENCLAW}  substrate: {{workerPoolRef: {{name: gpu}}}}\n  modelConfigRef: plain\n"),
+    );
+    let mut view = MapView::from_yaml(CLUSTER);
+    assert_eq!(validate_harness(&h, Change::Create, &view, &Policy::default()), Verdict::default(), "not visible");
+    view.worker_pools = Some([("kagent".to_string(), "gpu".to_string())].into());
+    let v = validate_harness(&h, Change::Create, &view, &Policy::default());
+    let at = "spec.substrate.workerPoolRef.name of AgentHarness team-a/pooled".to_string();
+    assert_eq!(ids(&v.denials), vec![(Rule::WorkerPool, at, Cause::Missing)]);
+    view.worker_pools = Some([("team-a".to_string(), "gpu".to_string())].into());
+    assert_eq!(validate_harness(&h, Change::Create, &view, &Policy::default()), Verdict::default(), "in its namespace");
+}

@@ -60,6 +60,8 @@ pub struct Objects {
     config_maps: Vec<<ConfigMap as Ingest>::Stored>,
     /// Pods, as read (for `check`; the view holds no pods).
     pub pods: Vec<(ObjectMeta, k8s_openapi::api::core::v1::PodSpec)>,
+    /// Agent Substrate WorkerPools, by namespace and name.
+    pub worker_pools: Vec<(String, String)>,
     /// Documents of other kinds, skipped.
     pub skipped: usize,
 }
@@ -87,6 +89,7 @@ impl Objects {
         self.secrets.extend(other.secrets);
         self.produced.extend(other.produced);
         self.config_maps.extend(other.config_maps);
+        self.worker_pools.extend(other.worker_pools);
         self.pods.extend(other.pods);
         self.skipped += other.skipped;
     }
@@ -106,8 +109,12 @@ impl Objects {
     }
 
     /// Fills the view's stores: one complete list per store, as a watcher's first list would.
-    /// A Secret that another object will produce counts only where no real one exists.
+    /// A Secret that another object will produce counts only where no real one exists. WorkerPools
+    /// become visible only if there are some.
     pub fn feed(mut self, feeds: Feeds) {
+        if !self.worker_pools.is_empty() {
+            feeds.worker_pools.set(std::mem::take(&mut self.worker_pools).into_iter().collect());
+        }
         let real: std::collections::BTreeSet<_> =
             self.secrets.iter().map(|s| (s.metadata.namespace.clone(), s.metadata.name.clone())).collect();
         let produced = std::mem::take(&mut self.produced);
@@ -210,7 +217,14 @@ impl<'a> Loader<'a> {
         let group = api_version.split_once('/').map_or("", |(g, _)| g);
         let read_kind = matches!(
             kind.as_str(),
-            "Secret" | "ConfigMap" | "AgentHarness" | "ModelConfig" | "Pod" | "ExternalSecret" | "SealedSecret"
+            "Secret"
+                | "ConfigMap"
+                | "AgentHarness"
+                | "ModelConfig"
+                | "Pod"
+                | "ExternalSecret"
+                | "SealedSecret"
+                | "WorkerPool"
         );
         if read_kind && (name.is_empty() || namespace.is_empty()) {
             return Err(fail("metadata.name and metadata.namespace are required".to_string()));
@@ -243,6 +257,9 @@ impl<'a> Loader<'a> {
                     "apiVersion {api_version} is not one harness-guard reads; write {KAGENT_API_VERSION} \
                      (or {KAGENT_V1ALPHA3}), as kagent stores it"
                 )));
+            }
+            (_, "WorkerPool") if group == super::worker_pools::GROUP => {
+                objects.worker_pools.push((namespace.clone(), name.clone()))
             }
             // An ExternalSecret with creationPolicy Merge or None creates no Secret.
             _ if group == "external-secrets.io"

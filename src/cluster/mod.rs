@@ -11,3 +11,4 @@ pub mod producers;
 pub mod selfsigned;
 pub mod view;
 pub mod watch;
+pub mod worker_pools;

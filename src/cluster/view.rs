@@ -273,6 +273,8 @@ pub struct View {
     pub config_maps: KindStore<ConfigMapValues>,
     /// Objects that will produce Secrets (cluster mode, where their CRDs exist).
     pub producers: super::producers::Producers,
+    /// Agent Substrate WorkerPools, where visible.
+    pub worker_pools: super::worker_pools::WorkerPools,
     shared: Arc<Shared>,
     digester: Digester,
 }
@@ -287,6 +289,8 @@ pub struct Feeds {
     pub secrets: Vec<Feed<SecretValues>>,
     /// ConfigMap feeds.
     pub config_maps: Vec<Feed<ConfigMapValues>>,
+    /// The view's WorkerPool names (manifests set them; cluster mode watches them).
+    pub worker_pools: super::worker_pools::WorkerPools,
 }
 
 impl View {
@@ -307,14 +311,16 @@ impl View {
             unsynced: AtomicUsize::new(feeds_total),
             synced,
         });
+        let worker_pools = super::worker_pools::WorkerPools::default();
         let feeds = Feeds {
+            worker_pools: worker_pools.clone(),
             harnesses: harnesses.feeds(scope, &shared),
             model_configs: model_configs.feeds(scope, &shared),
             secrets: secrets.feeds(scope, &shared),
             config_maps: config_maps.feeds(scope, &shared),
         };
         let producers = Default::default();
-        let view = Self { harnesses, model_configs, secrets, config_maps, producers, shared, digester };
+        let view = Self { harnesses, model_configs, secrets, config_maps, producers, worker_pools, shared, digester };
         (view, feeds)
     }
 
@@ -397,6 +403,10 @@ impl ClusterView for View {
 
     fn openshell_model_configs(&self) -> Vec<(Key, usize)> {
         self.index().openshell_model_configs()
+    }
+
+    fn worker_pool(&self, namespace: &str, name: &str) -> Lookup<()> {
+        self.worker_pools.get(namespace, name)
     }
 
     fn openshell_users(&self, key: &Key) -> Vec<Key> {

@@ -286,6 +286,18 @@ pub fn render(f: &Finding) -> String {
             "{subject}: {field} is not pinned by digest; kagent refuses an image without @sha256:... (pinImageRef). \
              Write it as repository@sha256:<digest>."
         ),
+        (Rule::WorkerPool, _, detail) => {
+            let pool = match detail {
+                Detail::Value(name) => name.as_str(),
+                _ => "",
+            };
+            format!(
+                "{subject}: {field} names WorkerPool {pool:?}, which kagent looks up in the harness's namespace \
+                 {ns}, where there is none (kagent's chart creates its default pool in the kagent namespace). \
+                 Create the WorkerPool in {ns}, or remove spec.substrate.workerPoolRef to use kagent's default.",
+                ns = subject.namespace
+            )
+        }
         (Rule::ModelName, _, _) => format!(
             "{chain} names no model ({field} is empty); the CRD lets it through, but the substrate bootstrap \
              requires a model ID and fails. Set {field} on the ModelConfig."

@@ -80,11 +80,13 @@ pub enum Rule {
     WorkloadImageDigest,
     /// The ModelConfig names a model.
     ModelName,
+    /// Substrate: an explicit `workerPoolRef` names a WorkerPool in the harness's namespace.
+    WorkerPool,
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 28] = [
+    pub const ALL: [Rule; 29] = [
         Rule::ModelConfigRef,
         Rule::ModelConfigExists,
         Rule::ModelSecretNamed,
@@ -113,6 +115,7 @@ impl Rule {
         Rule::AllowedUsersFrom,
         Rule::WorkloadImageDigest,
         Rule::ModelName,
+        Rule::WorkerPool,
     ];
 
     /// The rule's name as written in the policy file and used as a metric label.
@@ -146,6 +149,7 @@ impl Rule {
             Rule::AllowedUsersFrom => "allowed-users-from",
             Rule::WorkloadImageDigest => "workload-image-digest",
             Rule::ModelName => "model-name",
+            Rule::WorkerPool => "worker-pool",
         }
     }
 
@@ -171,6 +175,7 @@ impl Rule {
                 | Rule::AllowedUsersFrom
                 | Rule::WorkloadImageDigest
                 | Rule::ModelName
+                | Rule::WorkerPool
         )
     }
 

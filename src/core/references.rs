@@ -208,6 +208,9 @@ impl<V: ClusterView> ClusterView for Overlay<'_, V> {
     fn openshell_model_configs(&self) -> Vec<(Key, usize)> {
         self.base.openshell_model_configs()
     }
+    fn worker_pool(&self, namespace: &str, name: &str) -> Lookup<()> {
+        self.base.worker_pool(namespace, name)
+    }
     fn openshell_users(&self, key: &Key) -> Vec<Key> {
         self.base.openshell_users(key)
     }

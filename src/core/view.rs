@@ -210,6 +210,9 @@ pub trait ClusterView {
     fn is_model_key(&self, digest: &ValueDigest) -> bool;
     /// How many objects of each kind the view holds (for metrics).
     fn sizes(&self) -> Vec<(&'static str, usize)>;
+    /// The WorkerPool `namespace/name`, as a presence: `NotWatched` where WorkerPools are not
+    /// visible (no CRD in the cluster, none in the `check` input).
+    fn worker_pool(&self, namespace: &str, name: &str) -> Lookup<()>;
     /// Every ModelConfig live OpenShell harnesses use, with how many use it.
     fn openshell_model_configs(&self) -> Vec<(super::index::Key, usize)>;
     /// The live OpenShell harnesses that use the ModelConfig `key`.

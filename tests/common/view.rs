@@ -23,6 +23,8 @@ pub struct MapView {
     pub config_maps: BTreeMap<Key, Arc<ConfigMapValues>>,
     pub scope: WatchPolicy,
     pub digester: Option<Digester>,
+    /// WorkerPools, when the test makes them visible.
+    pub worker_pools: Option<std::collections::BTreeSet<Key>>,
     index: Index,
 }
 
@@ -109,6 +111,13 @@ impl ClusterView for MapView {
     }
     fn is_model_key(&self, digest: &ValueDigest) -> bool {
         self.index.is_model_key(digest)
+    }
+    fn worker_pool(&self, namespace: &str, name: &str) -> Lookup<()> {
+        match &self.worker_pools {
+            None => Lookup::NotWatched,
+            Some(pools) if pools.contains(&(namespace.to_string(), name.to_string())) => Lookup::Found(()),
+            Some(_) => Lookup::Missing,
+        }
     }
     fn openshell_model_configs(&self) -> Vec<(Key, usize)> {
         self.index.openshell_model_configs()

@@ -31,6 +31,15 @@ pub(super) fn check_substrate(
     if image.is_some_and(|i| !i.contains("@sha256:")) {
         findings.push(Finding::on(Rule::WorkloadImageDigest, who, "spec.substrate.workloadImage", Cause::Invalid));
     }
+    // An explicit pool is looked up in the harness's namespace (lifecycle_shared.go ~L92-118),
+    // while kagent's chart creates its pool in the kagent namespace. Judged only where WorkerPools
+    // are visible.
+    if let Some(pool) = substrate.worker_pool_ref.as_ref().filter(|p| !p.name.is_empty())
+        && view.worker_pool(harness.namespace(), &pool.name) == Lookup::Missing
+    {
+        let finding = Finding::on(Rule::WorkerPool, who, "spec.substrate.workerPoolRef.name", Cause::Missing);
+        findings.push(finding.with(Detail::Value(pool.name.clone())));
+    }
     if let Some(token) = substrate.gateway_token_secret_ref.as_ref() {
         let ns = harness.namespace();
         let target = ObjectRef::new(Kind::Secret, ns, token.name.as_str());
