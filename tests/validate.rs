@@ -988,3 +988,21 @@ fn worker_pools_are_judged_where_visible() {
     view.worker_pools = Some([("team-a".to_string(), "gpu".to_string())].into());
     assert_eq!(validate_harness(&h, Change::Create, &view, &Policy::default()), Verdict::default(), "in its namespace");
 }
+
+/// The placeholder rule follows kagent's variable name: `UPPER(provider)_API_KEY`
+/// (`DefaultAPIKeyEnvVar`), so AzureOpenAI's is `AZUREOPENAI_API_KEY` (on substrate, where Azure
+/// is served; OpenShell refuses the provider first).
+#[test]
+fn key_variables_follow_kagents_names() {
+    assert_eq!(harness_guard::core::names::provider_key_env("AzureOpenAI"), "AZUREOPENAI_API_KEY");
+    assert_eq!(harness_guard::core::names::provider_key_env("GeminiVertexAI"), "GEMINIVERTEXAI_API_KEY");
+    let h = harness(
+        "azure-env",
+        &format!("{OPENSHELL_095}  modelConfigRef: anthropic\n  env: [{{name: ANTHROPIC_API_KEY, value: sk-other}}]\n"),
+    );
+    let v = judge(&h, Change::Create, &Policy::default());
+    assert_eq!(
+        ids(&v.denials),
+        vec![(Rule::KeyInEnv, "spec.env[0] of AgentHarness team-a/azure-env".to_string(), Cause::NotPlaceholder)]
+    );
+}

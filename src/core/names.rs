@@ -37,15 +37,10 @@ pub const PLACEHOLDER_PREFIX: &str = "openshell:resolve:env:";
 /// Marker of the alias placeholder form (`xoxb-OPENSHELL-RESOLVE-ENV-KEY`).
 pub const PLACEHOLDER_ALIAS_MARKER: &str = "OPENSHELL-RESOLVE-ENV-";
 
-/// The env var name under which kagent hands a provider's key to the agent (`DefaultAPIKeyEnvVar`).
+/// The env var name under which kagent hands a provider's key to the agent on the harness path:
+/// `strings.ToUpper(provider) + "_API_KEY"` (`DefaultAPIKeyEnvVar`), e.g. `AZUREOPENAI_API_KEY`.
 pub fn provider_key_env(provider: &str) -> String {
-    match provider {
-        "AzureOpenAI" => "AZURE_OPENAI_API_KEY".to_string(),
-        "Gemini" => "GOOGLE_API_KEY".to_string(),
-        "GeminiVertexAI" | "AnthropicVertexAI" => "GOOGLE_APPLICATION_CREDENTIALS".to_string(),
-        "Bedrock" => "AWS_BEARER_TOKEN_BEDROCK".to_string(),
-        other => format!("{}_API_KEY", other.to_ascii_uppercase()),
-    }
+    format!("{}_API_KEY", provider.to_ascii_uppercase())
 }
 
 /// The upstream host (or domain suffix) the OpenShell router calls for a cluster inference route
