@@ -112,6 +112,7 @@ pub async fn start(
             let (producers, scope, touched) = (view.producers.clone(), policy.watch.clone(), view.clone());
             let probe_client = client.clone();
             let (pools, pool_client, pool_view) = (view.worker_pools.clone(), client.clone(), view.clone());
+            let pool_scope = policy.watch.namespaces.clone();
             let mut tasks = watchers::spawn_watchers(client, feeds, &policy.watch, digester, metrics.clone());
             tasks.spawn(async move {
                 let changed: Arc<dyn Fn() + Send + Sync> = Arc::new(move || touched.touch());
@@ -120,7 +121,7 @@ pub async fn start(
             });
             tasks.spawn(async move {
                 let changed: Arc<dyn Fn() + Send + Sync> = Arc::new(move || pool_view.touch());
-                crate::cluster::worker_pools::watch_worker_pools(pool_client, pools, changed).await;
+                crate::cluster::worker_pools::watch_worker_pools(pool_client, pools, pool_scope, changed).await;
             });
             Some(tasks)
         }

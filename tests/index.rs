@@ -113,3 +113,22 @@ fn keys_come_back_exactly_and_shared_targets_outlive_one_referrer() {
     let deps = index.dependents(&Target::Secret(key("team-a", "x/y")));
     assert_eq!(deps.into_iter().collect::<Vec<_>>(), vec![key("team-a", "b")]);
 }
+
+/// A substrate harness reads its model key in its own namespace, under the name its ModelConfig
+/// (in another namespace) gives: that Secret, not the ModelConfig's, is what it depends on. An
+/// OpenShell harness depends on the ModelConfig's.
+#[test]
+fn key_secrets_depend_on_the_runtime() {
+    let mut index = Index::default();
+    index.apply_model_config(&model("platform", "gpt", "openai", "OPENAI_API_KEY"), None);
+    index.apply_harness(&harness(
+        "metadata: {name: sub, namespace: team-a}\nspec: {backend: openclaw, substrate: {}, modelConfigRef: platform/gpt}\n",
+    ));
+    index.apply_harness(&harness(
+        "metadata: {name: shell, namespace: team-b}\nspec: {backend: openclaw, modelConfigRef: platform/gpt}\n",
+    ));
+    let deps = |ns: &str| index.dependents(&Target::Secret(key(ns, "openai"))).into_iter().collect::<Vec<_>>();
+    assert_eq!(deps("team-a"), vec![key("team-a", "sub")]);
+    assert_eq!(deps("platform"), vec![key("team-b", "shell")]);
+    assert!(deps("team-b").is_empty());
+}

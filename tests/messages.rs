@@ -143,7 +143,7 @@ fn cases() -> Vec<(Finding, &'static str)> {
         (
             Finding::on(Rule::KeyInEnv, &h, "spec.env[0]", Cause::LiteralKey)
                 .with(Detail::Env { name: "LLM_TOKEN".into(), secret: Some("team-a/openai".into()) }),
-            "AgentHarness team-a/coder: spec.env[0] (LLM_TOKEN) holds the model API key from Secret team-a/openai as a literal; kagent copies spec.env into the sandbox pod verbatim. Remove it: the agent gets the key through the OpenShell provider placeholder.",
+            "AgentHarness team-a/coder: spec.env[0] (LLM_TOKEN) holds the model API key from Secret team-a/openai as a literal; kagent copies spec.env into the agent's environment verbatim. Remove it: kagent gives the agent the key itself.",
         ),
         (
             Finding::on(Rule::KeyInEnv, &h, "spec.env[1]", Cause::NotPlaceholder)
@@ -287,11 +287,11 @@ fn platform_cases() -> Vec<(Finding, &'static str)> {
         ),
         (
             upstream("openclaw"),
-            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt sets spec.openAI.baseUrl (host litellm.example): openclaw then calls that host directly with the OpenShell placeholder key, which only a provider attached to the sandbox can resolve, and released kagent attaches none (kagent #1964, #1965): every LLM call fails with \"Connection error\". Remove spec.openAI.baseUrl and use the provider's own key (a gateway such as LiteLLM cannot work on OpenShell with released kagent), or run the harness on the substrate runtime, or use a kagent that carries #1964 and set kagent.carriesPR1964 in the policy.",
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt sets spec.openAI.baseUrl (host litellm.example): openclaw then calls that host directly with the OpenShell placeholder key, which only a provider attached to the sandbox can resolve, and released kagent attaches none (kagent #1964, #1965): every LLM call fails. Remove spec.openAI.baseUrl and use the provider's own key (a gateway such as LiteLLM cannot work on OpenShell with released kagent), or run the harness on the substrate runtime, or use a kagent that carries #1964 and set kagent.carriesPR1964 in the policy.",
         ),
         (
             upstream("hermes"),
-            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt sets spec.openAI.baseUrl (host litellm.example): hermes ignores it and calls inference.local, whose gateway provider gets no base URL, so the key goes to OpenAI's public endpoint instead of litellm.example and every call fails there. Remove spec.openAI.baseUrl and use the provider's own key, or run the harness on the substrate runtime.",
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt sets spec.openAI.baseUrl (host litellm.example): hermes ignores it and calls inference.local, whose gateway provider gets no base URL, so the key goes to OpenAI's public endpoint instead of litellm.example and every call fails there. Remove spec.openAI.baseUrl and use OpenAI's own key: hermes cannot use a gateway such as LiteLLM on OpenShell.",
         ),
         (
             line_break("openclaw"),
@@ -312,7 +312,7 @@ fn platform_cases() -> Vec<(Finding, &'static str)> {
         ),
         (
             Finding::reached(Rule::ModelName, &h, &chain, mc.at("spec.model"), Cause::Empty),
-            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt names no model (spec.model is empty); the CRD lets it through, but the substrate bootstrap requires a model ID and fails. Set spec.model on the ModelConfig.",
+            "AgentHarness team-a/coder: spec.modelConfigRef \"gpt\" → ModelConfig team-a/gpt names no model (spec.model is empty); the CRD lets it through, but kagent cannot start the harness without one (the gateway's route and the bootstrap both require a model ID). Set spec.model on the ModelConfig.",
         ),
         (
             Finding::reached(
@@ -340,11 +340,11 @@ fn platform_cases() -> Vec<(Finding, &'static str)> {
                 "spec.channels[0].telegram.botToken.valueFrom.type",
                 Cause::Unsupported,
             ),
-            "AgentHarness team-a/coder: spec.channels[0].telegram.botToken.valueFrom.type is ConfigMap; on Agent Substrate only Secret references reach the workload, so the token is dropped while openclaw.json still expects it, and the gateway fails to start. Put the token in a Secret and reference it with type: Secret.",
+            "AgentHarness team-a/coder: spec.channels[0].telegram.botToken.valueFrom.type is ConfigMap; on Agent Substrate only Secret references reach the workload, so the token is dropped while the agent's configuration still expects it, and it fails to start. Put the token in a Secret and reference it with type: Secret.",
         ),
         (
             Finding::on(Rule::WorkloadImageDigest, &h, "spec.substrate.workloadImage", Cause::Invalid),
-            "AgentHarness team-a/coder: spec.substrate.workloadImage is not pinned by digest; kagent refuses an image without @sha256:... (pinImageRef). Write it as repository@sha256:<digest>.",
+            "AgentHarness team-a/coder: spec.substrate.workloadImage is not pinned by digest; kagent refuses an image without a digest (pinImageRef). Write it as repository@sha256:<digest>.",
         ),
         (
             Finding::on(Rule::WorkerPool, &h, "spec.substrate.workerPoolRef.name", Cause::Missing)

@@ -25,8 +25,6 @@ fn answer(view: &View, body: &Value, policy: &Policy) -> Value {
     serde_json::from_slice::<Value>(&encode(response)).unwrap()["response"].clone()
 }
 
-const STALE_SLACK: &str = "This change to Secret team-a/slack-tokens never reaches running sandboxes (kagent gives the OpenShell gateway the key and model only when it creates one): 1 live harness keeps the old value until recreated.";
-
 const FOUR: &str = "breaks 4 harnesses: team-a/bad-channel, team-a/key-in-env, team-a/litellm-upstream and 1 more";
 
 #[test]
@@ -43,9 +41,9 @@ fn breaking_changes_warn_naming_the_dependents() {
             "kagent/modelconfig-delete.validating.json",
             Some("Deleting ModelConfig team-a/litellm-gpt breaks 3 harnesses: team-a/bad-channel, team-a/key-in-env, team-a/slackbot".to_string()),
         ),
-        // A value changes, every key stays: nothing breaks, but the running sandbox keeps the old
-        // token (kagent sends it only when it creates the sandbox).
-        ("kagent/secret-update-value.validating.json", Some(STALE_SLACK.to_string())),
+        // A channel token's value changes, every key stays: nothing breaks, and no model key moves
+        // (kagent refreshes channel tokens on the harness's next reconcile).
+        ("kagent/secret-update-value.validating.json", None),
         // The captured update changes the model and carries an explicit base URL (a LiteLLM
         // gateway), which the examples' ModelConfig does not: that breaks its OpenShell harnesses.
         (

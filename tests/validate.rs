@@ -84,6 +84,15 @@ spec:
 ---
 apiVersion: kagent.dev/v1alpha2
 kind: ModelConfig
+metadata: {name: openai-own, namespace: team-a}
+spec:
+  model: gpt-4.1
+  apiKeySecret: openai-key
+  apiKeySecretKey: OPENAI_API_KEY
+  openAI: {baseUrl: "https://api.openai.com/v1"}
+---
+apiVersion: kagent.dev/v1alpha2
+kind: ModelConfig
 metadata: {name: inference-local, namespace: team-a}
 spec:
   model: gpt-4.1
@@ -433,7 +442,8 @@ fn rows() -> Vec<Row> {
             OPENSHELL_0912,
             "  modelConfigRef: litellm-gpt\n",
             &[(ExplicitUpstream, "spec.openAI.baseUrl of ModelConfig team-a/litellm-gpt", Unsupported)],
-            &[(AllowedDomains, "spec.network.allowedDomains of AgentHarness team-a/litellm-no-egress", NotAllowed)],
+            // The upstream is refused: its egress is beside the point (see platform_settings).
+            &[],
         ),
         // hermes ignores the base URL (K-095 openshell/hermes/bootstrap.go L86-92); the gateway
         // record has none, so the key goes to the public endpoint. allowedDomains is moot.
@@ -649,6 +659,28 @@ fn rows() -> Vec<Row> {
             &[],
         ),
         row(
+            "allowed-users-missing-openshell",
+            OPENSHELL_0912,
+            "  channels:\n  - name: tg\n    type: telegram\n    telegram:\n      botToken: {valueFrom: {type: Secret, name: slack-tokens, key: bot}}\n      allowedUserIDsFrom: {type: ConfigMap, name: nope, key: users}\n",
+            &[(AllowedUsersFrom, "data[users] of ConfigMap team-a/nope", Missing)],
+            &[],
+        ),
+        row(
+            "slack-hermes-allowed-users-missing",
+            HERMES_095,
+            "  channels:\n  - name: main\n    type: slack\n    slack:\n      botToken: {valueFrom: {type: Secret, name: slack-tokens, key: bot}}\n      hermes: {allowedUserIDsFrom: {type: Secret, name: slack-tokens, key: users}}\n",
+            &[(AllowedUsersFrom, "data[users] of Secret team-a/slack-tokens", Missing)],
+            &[],
+        ),
+        // Channel tokens ride in the exec env on OpenShell, which refuses a line break.
+        row(
+            "channel-token-newline",
+            OPENSHELL_095,
+            "  channels:\n  - name: tg\n    type: telegram\n    telegram: {botToken: {valueFrom: {type: Secret, name: file-key, key: OPENAI_API_KEY}}}\n",
+            &[(KeyFormat, "data[OPENAI_API_KEY] of Secret team-a/file-key", Invalid)],
+            &[],
+        ),
+        row(
             "allowed-users-missing-substrate",
             OPENCLAW_MAIN,
             "  channels:\n  - name: tg\n    type: telegram\n    telegram:\n      botToken: {valueFrom: {type: Secret, name: slack-tokens, key: bot}}\n      allowedUserIDsFrom: {type: ConfigMap, name: nope, key: users}\n",
@@ -804,10 +836,13 @@ fn policy_actions_per_rule() {
     assert_eq!(rules(&v.warnings), vec![Rule::ModelConfigExists]);
     policy.rules.insert(Rule::ModelConfigExists, Action::Off);
     assert_eq!(judge(&broken, Change::Create, &policy), Verdict::default());
+    // With #1964 openclaw reaches the upstream through the egress policy: its host must be allowed.
     let no_egress = harness("no-egress", &format!("{OPENSHELL_095}  modelConfigRef: litellm-gpt\n"));
     policy.rules.insert(Rule::AllowedDomains, Action::Deny);
+    policy.kagent.carries_pr1964 = true;
     let denied = rules(&judge(&no_egress, Change::Create, &policy).denials);
-    assert_eq!(denied, vec![Rule::ExplicitUpstream, Rule::AllowedDomains]);
+    assert_eq!(denied, vec![Rule::AllowedDomains]);
+    policy.kagent.carries_pr1964 = false;
     // Warning rules with a real effect may be made to deny.
     let tuned = harness("tuned", &format!("{OPENSHELL_095}  modelConfigRef: tuned\n"));
     policy.rules.insert(Rule::IgnoredSetting, Action::Deny);

@@ -91,7 +91,7 @@ pub async fn spawn_producer_watchers(
                 Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
                 None => Api::all_with(client.clone(), &ar),
             };
-            set.spawn(run(api, kind, producers.clone(), changed.clone()));
+            set.spawn(run(api, kind, ns.clone(), producers.clone(), changed.clone()));
         }
     }
     if served.is_empty() {
@@ -100,7 +100,13 @@ pub async fn spawn_producer_watchers(
     set
 }
 
-async fn run(api: Api<DynamicObject>, kind: &'static str, producers: Producers, changed: Arc<dyn Fn() + Send + Sync>) {
+async fn run(
+    api: Api<DynamicObject>,
+    kind: &'static str,
+    namespace: Option<String>,
+    producers: Producers,
+    changed: Arc<dyn Fn() + Send + Sync>,
+) {
     let label = |o: &DynamicObject| {
         format!("{kind} {}/{}", o.metadata.namespace.as_deref().unwrap_or(""), o.metadata.name.as_deref().unwrap_or(""))
     };
@@ -109,15 +115,24 @@ async fn run(api: Api<DynamicObject>, kind: &'static str, producers: Producers, 
     let mut events = watcher(api, watcher::Config::default()).default_backoff().boxed();
     while let Some(event) = events.next().await {
         match event {
-            Ok(Event::Init) => relist.clear(),
+            Ok(Event::Init) => {
+                relist.clear();
+                continue;
+            }
             Ok(Event::InitApply(o)) => {
                 if let Some(key) = target(&o) {
                     relist.insert(key, label(&o));
                 }
+                continue;
             }
             Ok(Event::InitDone) => {
+                // Replaces what this watch (its kind, its namespace) said before, and nothing else.
+                let mine = |by: &str| {
+                    let ns = by.split_once(' ').and_then(|(_, o)| o.split_once('/')).map_or("", |(n, _)| n);
+                    by.starts_with(kind) && namespace.as_deref().is_none_or(|n| n == ns)
+                };
                 let mut map = producers.write();
-                map.retain(|_, by| !by.starts_with(kind));
+                map.retain(|_, by| !mine(by));
                 map.extend(relist.drain());
             }
             Ok(Event::Apply(o)) => {

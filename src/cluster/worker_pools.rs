@@ -49,7 +49,12 @@ fn key(o: &DynamicObject) -> Key {
 
 /// Finds WorkerPool by API discovery and watches it cluster-wide; without it, returns at once
 /// and the kind stays invisible. `changed` is called after each update.
-pub async fn watch_worker_pools(client: kube::Client, pools: WorkerPools, changed: Arc<dyn Fn() + Send + Sync>) {
+pub async fn watch_worker_pools(
+    client: kube::Client,
+    pools: WorkerPools,
+    namespaces: Vec<String>,
+    changed: Arc<dyn Fn() + Send + Sync>,
+) {
     let discovery = match Discovery::new(client.clone()).filter(&[GROUP]).run().await {
         Ok(discovery) => discovery,
         Err(error) => {
@@ -62,16 +67,24 @@ pub async fn watch_worker_pools(client: kube::Client, pools: WorkerPools, change
         tracing::info!("no WorkerPool API found; the worker-pool rule says nothing");
         return;
     };
-    let api: Api<DynamicObject> = Api::all_with(client, &resource);
-    let mut relist = HashSet::new();
-    let mut events = watcher(api, watcher::Config::default()).default_backoff().boxed();
+    // In the policy's namespaces, as the rest of the view (a namespaced install lists nothing else).
+    let apis: Vec<Api<DynamicObject>> = if namespaces.is_empty() {
+        vec![Api::all_with(client, &resource)]
+    } else {
+        namespaces.iter().map(|ns| Api::namespaced_with(client.clone(), ns, &resource)).collect()
+    };
+    let streams = apis.into_iter().map(|api| watcher(api, watcher::Config::default()).default_backoff().boxed());
+    let mut events = futures::stream::select_all(streams);
+    // Several namespaces relist apart: keep what each brought back, keyed by namespace.
+    let mut relist: HashSet<Key> = HashSet::new();
     while let Some(event) = events.next().await {
         match event {
-            Ok(Event::Init) => relist.clear(),
+            Ok(Event::Init) => continue,
             Ok(Event::InitApply(o)) => {
                 relist.insert(key(&o));
+                continue;
             }
-            Ok(Event::InitDone) => pools.set(std::mem::take(&mut relist)),
+            Ok(Event::InitDone) => pools.update(|p| p.extend(relist.drain())),
             Ok(Event::Apply(o)) => pools.update(|p| {
                 p.insert(key(&o));
             }),

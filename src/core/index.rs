@@ -263,8 +263,22 @@ impl Index {
     pub fn dependents_of_secret(&self, key: &Key) -> BTreeSet<Key> {
         let id = id_of(key);
         let direct = self.by_secret.get(&id).iter();
-        let through_models = self.models_by_secret.get(&id).iter().flat_map(|mc| self.by_model_config.get(mc));
-        direct.chain(through_models).map(|id| key_from(id)).collect()
+        // OpenShell harnesses read the key in their ModelConfig's namespace...
+        let through_models = self
+            .models_by_secret
+            .get(&id)
+            .iter()
+            .flat_map(|mc| self.by_model_config.get(mc))
+            .filter(|h| self.harnesses.get(*h).is_none_or(|r| r.openshell));
+        // ...substrate harnesses in their own, under the name their ModelConfig gives (a scan of
+        // the ModelConfigs, on this path only: a change to a Secret).
+        let named_here = self
+            .model_configs
+            .iter()
+            .filter(|(_, refs)| refs.secret.as_ref().is_some_and(|(s, _)| key_from(s).1 == key.1))
+            .flat_map(|(mc, _)| self.by_model_config.get(mc))
+            .filter(|h| key_from(h).0 == key.0 && self.harnesses.get(*h).is_some_and(|r| !r.openshell));
+        direct.chain(through_models).chain(named_here).map(|id| key_from(id)).collect()
     }
 
     /// Harnesses that depend on `target`.

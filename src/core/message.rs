@@ -116,8 +116,8 @@ pub fn render(f: &Finding) -> String {
         }
         (Rule::KeyInEnv, Cause::LiteralKey, Detail::Env { name, secret }) => format!(
             "{subject}: {field} ({name}) holds the model API key from Secret {} as a literal; \
-             kagent copies spec.env into the sandbox pod verbatim. Remove it: the agent gets the \
-             key through the OpenShell provider placeholder.",
+             kagent copies spec.env into the agent's environment verbatim. Remove it: kagent gives the agent the \
+             key itself.",
             secret.as_deref().unwrap_or("of its ModelConfig")
         ),
         (Rule::KeyInEnv, _, Detail::Env { name, .. }) => format!(
@@ -209,13 +209,19 @@ pub fn render(f: &Finding) -> String {
         (Rule::ProviderServed, _, Detail::Unserved { provider, backend, refusal, served }) => {
             let kind = provider.to_ascii_lowercase();
             match refusal {
-                Refusal::Gateway => format!(
-                    "{chain} uses provider {provider}. On OpenShell kagent registers it with the gateway as inference \
-                     provider type {kind:?}, which the gateway's cluster inference does not accept (it accepts {}), \
-                     so the harness never gets a sandbox. Use an OpenAI or Anthropic ModelConfig for this harness, \
-                     or run it on the substrate runtime.",
-                    served.join(", ")
-                ),
+                Refusal::Gateway => {
+                    let fix = if backend == "hermes" {
+                        "Use an OpenAI ModelConfig for a hermes harness"
+                    } else {
+                        "Use an OpenAI or Anthropic ModelConfig for this harness, or run it on the substrate runtime"
+                    };
+                    format!(
+                        "{chain} uses provider {provider}. On OpenShell kagent registers it with the gateway as \
+                         inference provider type {kind:?}, which the gateway's cluster inference does not accept (it \
+                         accepts {}), so the harness never gets a sandbox. {fix}.",
+                        served.join(", ")
+                    )
+                }
                 Refusal::Protocol => format!(
                     "{chain} uses provider {provider}, but {backend} calls inference.local with OpenAI chat \
                      completions, and the gateway's {kind} route serves Anthropic messages only: every call is \
@@ -237,16 +243,23 @@ pub fn render(f: &Finding) -> String {
         (Rule::ExplicitUpstream, _, Detail::Upstream { host, backend, provider }) if backend == "hermes" => format!(
             "{chain} sets {field} (host {host}): {backend} ignores it and calls inference.local, whose gateway \
              provider gets no base URL, so the key goes to {provider}'s public endpoint instead of {host} and every \
-             call fails there. Remove {field} and use the provider's own key, or run the harness on the substrate \
-             runtime."
+             call fails there. Remove {field} and use {provider}'s own key: hermes cannot use a gateway such as \
+             LiteLLM on OpenShell."
         ),
         (Rule::ExplicitUpstream, _, Detail::Upstream { host, backend, .. }) => format!(
             "{chain} sets {field} (host {host}): {backend} then calls that host directly with the OpenShell \
              placeholder key, which only a provider attached to the sandbox can resolve, and released kagent \
-             attaches none (kagent #1964, #1965): every LLM call fails with \"Connection error\". Remove {field} and \
+             attaches none (kagent #1964, #1965): every LLM call fails. Remove {field} and \
              use the provider's own key (a gateway such as LiteLLM cannot work on OpenShell with released kagent), \
              or run the harness on the substrate runtime, or use a kagent that carries #1964 and set \
              kagent.carriesPR1964 in the policy."
+        ),
+        (Rule::KeyFormat, _, _) if f.via.first().is_some_and(|h| h.field.starts_with("spec.channels")) => format!(
+            "{chain} has key {key:?}, whose value holds a line break (a file's trailing newline, most often): \
+             kagent hands the token to the agent in the sandbox's exec environment, which OpenShell refuses, so \
+             bootstrap never completes. Recreate the {} with --from-literal, or write the file with printf '%s' \
+             before --from-file.",
+            target.kind.name()
         ),
         (Rule::KeyFormat, _, detail) => {
             let effect = match detail {
@@ -279,11 +292,11 @@ pub fn render(f: &Finding) -> String {
         ),
         (Rule::SubstrateChannelConfigmap, _, _) => format!(
             "{subject}: {field} is ConfigMap; on Agent Substrate only Secret references reach the workload, so the \
-             token is dropped while openclaw.json still expects it, and the gateway fails to start. Put the token \
-             in a Secret and reference it with type: Secret."
+             token is dropped while the agent's configuration still expects it, and it fails to start. Put the \
+             token in a Secret and reference it with type: Secret."
         ),
         (Rule::WorkloadImageDigest, _, _) => format!(
-            "{subject}: {field} is not pinned by digest; kagent refuses an image without @sha256:... (pinImageRef). \
+            "{subject}: {field} is not pinned by digest; kagent refuses an image without a digest (pinImageRef). \
              Write it as repository@sha256:<digest>."
         ),
         (Rule::WorkerPool, _, detail) => {
@@ -299,8 +312,9 @@ pub fn render(f: &Finding) -> String {
             )
         }
         (Rule::ModelName, _, _) => format!(
-            "{chain} names no model ({field} is empty); the CRD lets it through, but the substrate bootstrap \
-             requires a model ID and fails. Set {field} on the ModelConfig."
+            "{chain} names no model ({field} is empty); the CRD lets it through, but kagent cannot start the \
+             harness without one (the gateway's route and the bootstrap both require a model ID). Set {field} on \
+             the ModelConfig."
         ),
         // Every finding the core makes is matched above; this keeps a new one readable.
         (rule, cause, _) => format!("{subject}: {} is {} ({}).", f.at, cause.name(), rule.name()),

@@ -221,6 +221,17 @@ pub struct SlackChannel {
     /// The app token (`xapp-...`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_token: Option<Credential>,
+    /// hermes's Slack settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hermes: Option<SlackHermes>,
+}
+
+/// `spec.channels[].slack.hermes`, the field the rules read.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+pub struct SlackHermes {
+    /// A Secret or ConfigMap key listing the user IDs allowed to talk to the bot.
+    #[serde(default, rename = "allowedUserIDsFrom", skip_serializing_if = "Option::is_none")]
+    pub allowed_user_ids_from: Option<ValueSource>,
 }
 
 /// `spec.channels[].telegram`.

@@ -93,25 +93,10 @@ pub fn guard_reference(after: After, cleanup: Cleanup, view: &impl ClusterView, 
     Verdict::judge(findings, policy)
 }
 
-/// True when the change alters what `harness` takes from the object: its ModelConfig's
-/// provider, model or key reference, or the value of a key it reads (its model key, a channel
-/// token).
+/// True when the change alters what kagent gave the OpenShell gateway for `harness` when its
+/// sandbox was created: its ModelConfig's provider, model or key reference, or its key's value.
 fn changes_what_it_uses(harness: &AgentHarness, after: &After, view: &impl ClusterView) -> bool {
     let model_config = harness.model_config_ref().and_then(|r| parse_model_config_ref(r, harness.namespace()).ok());
-    let channel_keys = |kind: &str, key: &Key| -> Vec<String> {
-        let sources = harness.spec.channels.iter().flatten().flat_map(|c| {
-            let slack = c.slack.iter().flat_map(|s| [&s.bot_token, &s.app_token]);
-            slack.chain(c.telegram.iter().map(|t| &t.bot_token)).flatten().filter_map(|t| t.value_from.as_ref())
-        });
-        let here = harness.namespace() == key.0;
-        sources.filter(|s| here && s.type_ == kind && s.name == key.1).map(|s| s.key.clone()).collect()
-    };
-    let values_differ = |keys: &[String], old: &crate::core::view::KeyFacts, new: &crate::core::view::KeyFacts| {
-        keys.iter().any(|k| match (old.get(k), new.get(k)) {
-            (Some(a), Some(b)) => a.digest != b.digest,
-            _ => false,
-        })
-    };
     match after {
         After::ModelConfig(key, Some(new)) => {
             let Lookup::Found(old) = view.model_config(&key.0, &key.1) else { return false };
@@ -123,18 +108,14 @@ fn changes_what_it_uses(harness: &AgentHarness, after: &After, view: &impl Clust
         }
         After::Secret(key, Some(new)) => {
             let Lookup::Found(old) = view.secret(&key.0, &key.1) else { return false };
-            let mut keys = channel_keys("Secret", key);
-            if let Some((ns, name)) = model_config.filter(|(ns, _)| *ns == key.0)
-                && let Lookup::Found(mc) = view.model_config(ns, name)
-                && mc.spec.api_key_secret.as_deref() == Some(key.1.as_str())
-            {
-                keys.extend(mc.spec.api_key_secret_key.clone());
-            }
-            values_differ(&keys, &old.keys, &new.keys)
-        }
-        After::ConfigMap(key, Some(new)) => {
-            let Lookup::Found(old) = view.config_map(&key.0, &key.1) else { return false };
-            values_differ(&channel_keys("ConfigMap", key), &old.keys, &new.keys)
+            let Some((ns, name)) = model_config.filter(|(ns, _)| *ns == key.0) else { return false };
+            let Lookup::Found(mc) = view.model_config(ns, name) else { return false };
+            let field =
+                mc.spec.api_key_secret_key.as_deref().filter(|_| mc.spec.api_key_secret.as_deref() == Some(&key.1));
+            field.is_some_and(|k| match (old.keys.get(k), new.keys.get(k)) {
+                (Some(a), Some(b)) => a.digest != b.digest,
+                _ => false,
+            })
         }
         _ => false,
     }

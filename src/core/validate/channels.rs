@@ -2,10 +2,10 @@
 //! harness's namespace to a key kagent reads (domain README §10.1 item 7, §10.3).
 
 use super::resolve_key;
-use crate::core::finding::{Cause, Detail, Finding, Hop, Kind, ObjectRef, data_field};
+use crate::core::finding::{At, Cause, Detail, Finding, Hop, Kind, ObjectRef, data_field};
 use crate::core::model::{AgentHarness, Credential, Runtime, ValueSource};
 use crate::core::policy::Rule;
-use crate::core::view::{ClusterView, Lookup};
+use crate::core::view::{ClusterView, Lookup, ValueFacts};
 
 /// Judges every `valueFrom` of `spec.channels`.
 pub(super) fn check_channels(
@@ -36,17 +36,33 @@ pub(super) fn check_channels(
                 findings.push(finding);
                 continue;
             }
-            check_value_source(source, harness.namespace(), who, field, Rule::ChannelTokens, view, findings);
+            let facts =
+                check_value_source(source, harness.namespace(), who, field, Rule::ChannelTokens, view, findings);
+            // OpenShell: kagent hands channel tokens to the agent in the exec environment, which
+            // refuses a line break (OpenShell grpc/validation.rs L51-58), for both backends.
+            if let (false, Some((facts, at, via))) = (substrate, facts)
+                && facts.line_break
+                && !facts.empty
+            {
+                findings.push(Finding::reached(Rule::KeyFormat, who, &via, at, Cause::Invalid));
+            }
         }
-        let allow_list = channel.telegram.as_ref().and_then(|t| t.allowed_user_ids_from.as_ref());
-        if let (true, Some(source)) = (substrate, allow_list) {
-            let field = format!("spec.channels[{i}].telegram.allowedUserIDsFrom");
+        // kagent resolves the allow-list on every runtime and fails without it (telegramAllowFrom;
+        // K-0912 openshell/channels/credentials.go L45, L67).
+        let allow_lists = [
+            ("telegram", channel.telegram.as_ref().and_then(|t| t.allowed_user_ids_from.as_ref())),
+            ("slack.hermes", channel.slack.as_ref().and_then(|s| s.hermes.as_ref()?.allowed_user_ids_from.as_ref())),
+        ];
+        for (path, source) in allow_lists {
+            let Some(source) = source else { continue };
+            let field = format!("spec.channels[{i}].{path}.allowedUserIDsFrom");
             check_value_source(source, harness.namespace(), who, field, Rule::AllowedUsersFrom, view, findings);
         }
     }
 }
 
-/// One `valueFrom` (`{type, name, key}`) in namespace `ns`, judged by `rule`.
+/// One `valueFrom` (`{type, name, key}`) in namespace `ns`, judged by `rule`; the facts of the
+/// value, where it is and how it was reached, when it resolved.
 fn check_value_source(
     source: &ValueSource,
     ns: &str,
@@ -55,7 +71,7 @@ fn check_value_source(
     rule: Rule,
     view: &impl ClusterView,
     findings: &mut Vec<Finding>,
-) {
+) -> Option<(ValueFacts, At, Vec<Hop>)> {
     let ValueSource { type_, name, key } = source;
     let kind = match type_.as_str() {
         "Secret" => Kind::Secret,
@@ -63,7 +79,7 @@ fn check_value_source(
         other => {
             let finding = Finding::on(rule, who, format!("{field}.type"), Cause::Invalid);
             findings.push(finding.with(Detail::Value(other.to_string())));
-            return;
+            return None;
         }
     };
     let target = ObjectRef::new(kind, ns, name.as_str());
@@ -77,9 +93,16 @@ fn check_value_source(
         // kagent reads a ConfigMap's `.data` only: a key in `binaryData` is missing to it.
         Lookup::Found(Some(facts)) if facts.binary => {
             findings.push(Finding::reached(Rule::ChannelBinaryData, who, &via, at, Cause::Unsupported));
+            None
         }
-        Lookup::Found(_) => {}
-        Lookup::Missing => findings.push(Finding::reached(rule, who, &via, at, Cause::Missing).with(Detail::Absent)),
-        Lookup::NotWatched => findings.push(Finding::reached(Rule::NotWatched, who, &via, at, Cause::NotWatched)),
+        Lookup::Found(facts) => facts.map(|f| (f, at, via.to_vec())),
+        Lookup::Missing => {
+            findings.push(Finding::reached(rule, who, &via, at, Cause::Missing).with(Detail::Absent));
+            None
+        }
+        Lookup::NotWatched => {
+            findings.push(Finding::reached(Rule::NotWatched, who, &via, at, Cause::NotWatched));
+            None
+        }
     }
 }

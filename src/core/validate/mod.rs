@@ -87,7 +87,8 @@ pub(super) fn resolve_key<K>(
             findings.push(Finding::reached(rule, who, via, at, Cause::Missing).with(Detail::Keys(present)));
             None
         }
-        Some(facts) if facts.empty => {
+        // A binaryData key is reported by its caller (kagent does not read it at all).
+        Some(facts) if facts.empty && !facts.binary => {
             let facts = facts.clone();
             findings.push(Finding::reached(rule, who, via, at, Cause::Empty));
             Some(facts)

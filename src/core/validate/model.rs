@@ -4,6 +4,7 @@
 use super::{ModelKey, parse_model_config_ref, resolve_key, url_host};
 use crate::core::finding::{Cause, Detail, Finding, Hop, Kind, ObjectRef, Refusal, data_field};
 use crate::core::model::{AgentHarness, ModelConfig, Runtime};
+use crate::core::names::inference_upstream;
 use crate::core::policy::{Policy, Rule};
 use crate::core::view::{ClusterView, Lookup};
 
@@ -135,9 +136,8 @@ fn check_provider(
         _ if harness.is_openclaw() && OPENCLAW_UNMAPPED.contains(&provider) => {
             Some((Refusal::OpenclawMapping, Vec::new()))
         }
-        Runtime::Substrate | Runtime::SubstrateV09
-            if backend == "hermes" && !HERMES_SUBSTRATE_PROVIDERS.contains(&provider) =>
-        {
+        // kagent v0.9.x has no hermes substrate backend at all: backend-runtime says so.
+        Runtime::Substrate if backend == "hermes" && !HERMES_SUBSTRATE_PROVIDERS.contains(&provider) => {
             Some((Refusal::HermesSubstrate, strings(&HERMES_SUBSTRATE_PROVIDERS)))
         }
         _ => None,
@@ -166,14 +166,21 @@ fn check_settings(
         let at = mc_ref.at("spec.apiKeyPassthrough");
         findings.push(Finding::reached(Rule::ModelSecretNamed, who, via, at, Cause::Unsupported));
     }
-    if !openshell && mc.spec.model.as_deref().is_none_or(|m| m.trim().is_empty()) {
-        // Substrate bootstrap requires it (requiredModelID); the CRD lets "" through.
+    if mc.spec.model.as_deref().is_none_or(|m| m.trim().is_empty()) {
+        // The CRD lets "" through; the gateway route ("model_id is required") and the bootstrap
+        // (requiredModelID) do not.
         findings.push(Finding::reached(Rule::ModelName, who, via, mc_ref.at("spec.model"), Cause::Empty));
     }
     for field in mc.ignored_settings() {
         findings.push(Finding::reached(Rule::IgnoredSetting, who, via, mc_ref.at(field), Cause::Ignored));
     }
-    let upstream = mc.base_url_field().filter(|(_, url)| url.trim().trim_end_matches('/') != INFERENCE_LOCAL);
+    let own_endpoint = |url: &str| {
+        // hermes ignores the URL: the provider's own public endpoint is what the route uses anyway.
+        harness.backend() == "hermes" && url_host(url).as_deref() == inference_upstream(mc.provider())
+    };
+    let upstream = mc
+        .base_url_field()
+        .filter(|(_, url)| url.trim().trim_end_matches('/') != INFERENCE_LOCAL && !own_endpoint(url));
     if let (true, Some((field, url))) = (openshell, upstream) {
         // kagent carrying #1964 attaches a provider for openclaw/nemoclaw; hermes ignores the URL
         // either way and sends the key to the provider's public endpoint.
@@ -188,9 +195,10 @@ fn check_settings(
             findings.push(Finding::reached(Rule::ExplicitUpstream, who, via, at, Cause::Unsupported).with(detail));
         }
     }
-    // openclaw calls an explicit upstream itself, through the sandbox's egress policy; hermes
-    // ignores it (above), so its network policy is beside the point.
-    if let (true, Some(host)) = (openshell && harness.is_openclaw(), upstream.and_then(|(_, url)| url_host(url))) {
+    // Where openclaw reaches an explicit upstream (kagent carrying #1964), it does so through the
+    // sandbox's egress policy; elsewhere the upstream is refused above and egress is moot.
+    let reached = policy.kagent.carries_pr1964 && harness.is_openclaw();
+    if let (true, Some(host)) = (openshell && reached, upstream.and_then(|(_, url)| url_host(url))) {
         let allowed = harness.spec.network.as_ref().and_then(|n| n.allowed_domains.as_deref()).unwrap_or(&[]);
         if !allowed.iter().any(|d| super::domain_matches(d, &host)) {
             let at = who.at("spec.network.allowedDomains");

@@ -28,7 +28,7 @@ pub(super) fn check_substrate(
     }
     let Some(substrate) = harness.spec.substrate.as_ref() else { return };
     let image = substrate.workload_image.as_deref().filter(|i| !i.trim().is_empty());
-    if image.is_some_and(|i| !i.contains("@sha256:")) {
+    if image.is_some_and(|i| !i.contains('@')) {
         findings.push(Finding::on(Rule::WorkloadImageDigest, who, "spec.substrate.workloadImage", Cause::Invalid));
     }
     // An explicit pool is looked up in the harness's namespace (lifecycle_shared.go ~L92-118),
