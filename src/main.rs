@@ -9,7 +9,7 @@ use harness_guard::{app, certs, commands, telemetry};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    telemetry::init_tracing(cli.log_format.map(|f| matches!(f, LogFormat::Json)));
+    let log = telemetry::init_tracing(cli.log_format.map(|f| matches!(f, LogFormat::Json)));
     // One crypto provider for the whole process (rustls server, kube client).
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
@@ -17,14 +17,21 @@ async fn main() -> anyhow::Result<()> {
             let running = app::start(*args, app::shutdown_signal()).await?;
             eprintln!("{}", app::banner(&running));
             running.done.await.context("server task failed")?;
+            telemetry::finish_logs(log);
         }
         Command::Certs(args) => {
             let validity = std::time::Duration::from_secs(args.days * 86_400);
             certs::generate(&args.dns, validity)?.write(&args.out)?;
             eprintln!("wrote ca.crt, ca.key, tls.crt, tls.key to {}", args.out.display());
         }
-        Command::Check(args) => std::process::exit(commands::check::run(args).await),
-        Command::Audit(args) => std::process::exit(commands::audit(args).await),
+        Command::Check(args) => exit(commands::check::run(args).await, log),
+        Command::Audit(args) => exit(commands::audit(args).await, log),
     }
     Ok(())
+}
+
+/// Exits with `code` once the log writer has flushed what it holds (or given up).
+fn exit(code: i32, log: Option<tracing_appender::non_blocking::WorkerGuard>) -> ! {
+    telemetry::finish_logs(log);
+    std::process::exit(code)
 }

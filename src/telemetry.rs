@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::io::IsTerminal;
+use std::sync::OnceLock;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -9,19 +10,72 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
+/// Log lines the writer may hold while standard output is slow (`HARNESS_GUARD_LOG_BUFFER_LINES`
+/// sets it); past it, lines are dropped and counted (`harness_guard_log_lines_dropped`), never
+/// waited for on the request path.
+const LOG_BUFFER_LINES: usize = 64 * 1024;
+
+/// Lines the non-blocking log writer dropped since start.
+static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
+
+/// How many log lines were dropped because standard output could not keep up.
+pub fn log_lines_dropped() -> usize {
+    DROPPED.get().map_or(0, ErrorCounter::dropped_lines)
+}
+
+/// Standard output as a file of its own: the log thread then never holds the process's stdout
+/// lock while a write blocks, so nothing else waits on a stuck log reader.
+fn log_output() -> Box<dyn std::io::Write + Send> {
+    use std::os::fd::AsFd;
+    match std::io::stdout().as_fd().try_clone_to_owned() {
+        Ok(fd) => Box::new(std::fs::File::from(fd)),
+        Err(_) => Box::new(std::io::stdout()),
+    }
+}
+
+/// Flushes what the log writer holds, waiting at most two seconds: a log reader that stopped
+/// reading must not keep the process from exiting.
+pub fn finish_logs(guard: Option<WorkerGuard>) {
+    let Some(guard) = guard else { return };
+    let (done, waited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(guard);
+        let _ = done.send(());
+    });
+    let _ = waited.recv_timeout(std::time::Duration::from_secs(2));
+}
+
 /// Installs the global tracing subscriber. `RUST_LOG` (or `HARNESS_GUARD_LOG`) sets the filter.
-pub fn init_tracing(json: Option<bool>) {
+/// Lines are formatted on the calling thread and written by a dedicated one, so no request waits
+/// on standard output; keep the returned guard alive until exit, dropping it flushes the rest.
+pub fn init_tracing(json: Option<bool>) -> Option<WorkerGuard> {
     let filter = std::env::var("HARNESS_GUARD_LOG")
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
         .or_else(|| EnvFilter::try_from_default_env().ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
     let json = json.unwrap_or(!std::io::stdout().is_terminal());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(
+            std::env::var("HARNESS_GUARD_LOG_BUFFER_LINES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(LOG_BUFFER_LINES),
+        )
+        .thread_name("harness-guard-log")
+        .finish(log_output());
+    let counter = writer.error_counter();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     // Another subscriber may already be installed (tests); then keep it.
-    let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
+    let installed = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
+    installed.ok()?;
+    let _ = DROPPED.set(counter);
+    Some(guard)
 }
 
 /// Replaces the inside of every quoted run (`"…"` or `` `…` ``) with `…`: error texts from serde
@@ -100,6 +154,7 @@ pub struct Metrics {
     violations: Family<RuleOnly, Gauge>,
     audit_passes: Counter,
     cert_checks: Family<ResultLabels, Counter>,
+    log_dropped: Gauge,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -156,6 +211,12 @@ impl Metrics {
             "Requests refused before review (malformed, oversized, wrong type)",
             bad_requests.clone(),
         );
+        let log_dropped = Gauge::default();
+        registry.register(
+            "log_lines_dropped",
+            "Log lines dropped since start because the log output could not keep up",
+            log_dropped.clone(),
+        );
         let cert_expiry = Gauge::default();
         registry.register(
             "certificate_expiry_timestamp_seconds",
@@ -190,6 +251,7 @@ impl Metrics {
             violations,
             audit_passes,
             cert_checks,
+            log_dropped,
         }
     }
 
@@ -266,7 +328,12 @@ impl Metrics {
         }
     }
 
-    /// Records the serving certificate's expiry.
+    /// Records how many log lines the writer dropped since start.
+    pub fn set_log_lines_dropped(&self, lines: usize) {
+        self.log_dropped.set(i64::try_from(lines).unwrap_or(i64::MAX));
+    }
+
+    /// Records the serving certificate's notAfter.
     pub fn set_cert_expiry(&self, unix_seconds: i64) {
         self.cert_expiry.set(unix_seconds);
     }

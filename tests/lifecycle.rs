@@ -133,3 +133,28 @@ async fn an_idle_server_stays_idle() {
     // 2 s idle: well under a tenth of a core (ticks are 1/100 s).
     assert!(used < 20, "an idle server used {used} ticks of CPU in 2 s");
 }
+
+/// A log output that stops reading (a stuck collector, a full pipe) never stalls admission: the
+/// log line is handed to a writer thread with a bounded buffer, and what does not fit is dropped
+/// and counted. With the writer on the request path, the requests below hang once the pipe fills.
+#[tokio::test]
+async fn a_stalled_log_output_never_stalls_admission() {
+    let mut server = Binary::start_with(|cmd| {
+        // Standard output is a pipe nobody reads: 64 KiB in the kernel, then every write blocks.
+        cmd.stdout(std::process::Stdio::piped())
+            .env("HARNESS_GUARD_LOG", "debug")
+            .env("HARNESS_GUARD_LOG_BUFFER_LINES", "64");
+    });
+    let config = client_config(&[&server.ca], Proto::H1);
+    let body = std::fs::read(repo_file("examples/reviews/harness-good.json")).unwrap();
+    let mut conn = Conn::open(server.addr, config, Proto::H1).await.unwrap();
+    for i in 0..600 {
+        let answer = tokio::time::timeout(Duration::from_secs(5), conn.post("/validate", body.clone())).await;
+        let status = answer.unwrap_or_else(|_| panic!("request {i} stalled on the log output")).unwrap().0.status();
+        assert_eq!(status, 200, "request {i}");
+    }
+    let dropped = metric(server.health, "harness_guard_log_lines_dropped ").await;
+    assert!(dropped > 0.0, "lines past the buffer are dropped and counted");
+    server.sigterm();
+    server.exit(Duration::from_secs(15)).await;
+}

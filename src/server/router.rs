@@ -80,6 +80,7 @@ async fn metrics<V: SharedView>(State(state): State<Arc<AppState<V>>>) -> Respon
     for (kind, count) in state.view.sizes() {
         state.metrics.set_objects(kind, count);
     }
+    state.metrics.set_log_lines_dropped(crate::telemetry::log_lines_dropped());
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     ([(header::CONTENT_TYPE, content_type)], state.metrics.encode()).into_response()
 }

@@ -21,17 +21,23 @@ pub struct Binary {
 
 impl Binary {
     pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// Starts it after `configure` has had its say on the command (environment, standard output).
+    pub fn start_with(configure: impl FnOnce(&mut Command)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let certs = dir.path().join("certs");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_harness-guard"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_harness-guard"));
+        command
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["serve", "--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0", "--drain-delay-seconds", "1"])
             .args(["--grace-period-seconds", "10", "--dev-cert-dir", certs.to_str().unwrap(), "--log-format", "json"])
             .args(["--manifests", "examples/cluster"])
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::piped());
+        configure(&mut command);
+        let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let mut find = |marker: &str| -> SocketAddr {
             for line in lines.by_ref() {

@@ -72,7 +72,8 @@ impl TestServer {
         super::tls::install_crypto();
         // HARNESS_GUARD_LOG=debug shows the server's logs while debugging a test.
         if std::env::var_os("HARNESS_GUARD_LOG").is_some() {
-            harness_guard::telemetry::init_tracing(Some(false));
+            // The writer lives as long as the test process.
+            std::mem::forget(harness_guard::telemetry::init_tracing(Some(false)));
         }
         let (stop, stopped) = oneshot::channel::<()>();
         let running = app::start(args, async move {
