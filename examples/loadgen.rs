@@ -90,9 +90,12 @@ async fn serve_harness_guard(rest: Vec<String>) {
     let harness_guard::config::Command::Serve(args) = harness_guard::config::Cli::parse_from(argv).command else {
         unreachable!()
     };
+    // Logging as `main` sets it up: JSON (what a container's stdout gets), default level.
+    let log = harness_guard::telemetry::init_tracing(Some(true));
     let running = harness_guard::app::start(*args, std::future::pending()).await.expect("harness-guard starts");
     eprintln!("READY {}", running.webhook_addr);
     let _ = running.done.await;
+    harness_guard::telemetry::finish_logs(log);
 }
 
 /// Child mode: the baseline responder.
@@ -146,12 +149,12 @@ impl Drop for Server {
     }
 }
 
-fn spawn(mode: &str, args: &[String]) -> Server {
+/// Spawns this binary in `mode`; its standard output (harness-guard's log) goes to `stdout`.
+fn spawn(mode: &str, args: &[String], stdout: Stdio) -> Server {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .arg(mode)
         .args(args)
-        .env("HARNESS_GUARD_LOG", "warn")
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -166,13 +169,38 @@ fn spawn(mode: &str, args: &[String]) -> Server {
     Server { child, addr }
 }
 
-/// harness-guard as a child: TLS from `tls`, health on `health`, the view from `source`.
-fn spawn_harness_guard(health: SocketAddr, tls: (&Path, &Path), source: [String; 2]) -> Server {
+/// harness-guard as a child, as it ships: TLS from `tls`, health on `health`, the view from
+/// `source`, its log at the default level written to `log`, as a container runtime would keep it.
+fn spawn_harness_guard(health: SocketAddr, tls: (&Path, &Path), source: [String; 2], log: &Path) -> Server {
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let mut args = vec!["--listen".into(), "127.0.0.1:0".into(), "--health-listen".into(), health.to_string()];
     args.extend(["--tls-cert-file".into(), s(tls.0), "--tls-key-file".into(), s(tls.1)]);
     args.extend(source);
-    spawn("serve-harness-guard", &args)
+    spawn("serve-harness-guard", &args, Stdio::from(std::fs::File::create(log).unwrap()))
+}
+
+/// CPU time (user + system) the process `pid` has used, in microseconds.
+fn cpu_us(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the parenthesised command name, utime and stime are fields 12 and 13, in ticks of
+    // 1/100 s (USER_HZ on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) * 10_000.0
+}
+
+/// Drives `addr` with `load` and reports the server's CPU per answered request, in µs.
+async fn drive_measured(
+    addr: SocketAddr,
+    pid: u32,
+    config: Arc<rustls::ClientConfig>,
+    load: Load<'_>,
+) -> (Figures, f64) {
+    let before = cpu_us(pid);
+    let figures = drive(addr, config, load).await;
+    let per_request = (cpu_us(pid) - before) / figures.done.max(1) as f64;
+    (figures, per_request)
 }
 
 fn rss_kib(pid: u32, field: &str) -> u64 {
@@ -197,6 +225,8 @@ async fn send(sender: &mut Sender, req: Request<Full<Bytes>>) -> bool {
 }
 
 struct Figures {
+    /// Requests answered 200.
+    done: usize,
     rps: f64,
     p50: f64,
     p99: f64,
@@ -257,7 +287,14 @@ async fn drive(addr: SocketAddr, config: Arc<rustls::ClientConfig>, load: Load<'
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0) as f64
             / 1000.0
     };
-    Figures { rps: all.len() as f64 / elapsed, p50: pct(0.50), p99: pct(0.99), p999: pct(0.999), failed }
+    Figures {
+        done: all.len(),
+        rps: all.len() as f64 / elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+        p999: pct(0.999),
+        failed,
+    }
 }
 
 fn repo(rel: &str) -> PathBuf {
@@ -303,9 +340,11 @@ async fn side_by_side(args: &Args, dir: &Path, good: &Bytes) {
     let (cert, key, ca) = (dir.join("tls.crt"), dir.join("tls.key"), dir.join("ca.crt"));
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let health = free_port();
-    let hg = spawn_harness_guard(health, (&cert, &key), ["--manifests".into(), s(&repo("examples/cluster"))]);
+    let log = dir.join("harness-guard.log");
+    let hg = spawn_harness_guard(health, (&cert, &key), ["--manifests".into(), s(&repo("examples/cluster"))], &log);
     wait_ready(health, Duration::from_secs(10)).await;
-    let base = spawn("serve-baseline", &[s(&cert), s(&key)]);
+    let base = spawn("serve-baseline", &[s(&cert), s(&key)], Stdio::null());
+    let (hg_pid, base_pid) = (hg.child.id(), base.child.id());
 
     let pod = Bytes::from(
         std::fs::read(repo("tests/fixtures/admission-reviews/kagent/pod-sandbox-create.mutating.json")).unwrap(),
@@ -321,10 +360,11 @@ async fn side_by_side(args: &Args, dir: &Path, good: &Bytes) {
         "# harness-guard vs baseline, same run, {} requests or {} s per cell, loopback TLS",
         args.requests, args.seconds
     );
+    println!("harness-guard logs at its default level, JSON, to {}", log.display());
     println!(
-        "| workload | proto | conns | hg req/s | base req/s | thru ratio | hg p50/p99/p999 ms | base p50/p99/p999 ms | p99 ratio | failed |"
+        "| workload | proto | conns | hg req/s | base req/s | thru ratio | hg CPU µs/req | base CPU µs/req | CPU ratio | hg p50/p99/p999 ms | base p50/p99/p999 ms | p99 ratio | failed |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (name, path, body) in &workloads {
         for proto in [Proto::H1, Proto::H2] {
             for conns in [1, 32] {
@@ -333,14 +373,17 @@ async fn side_by_side(args: &Args, dir: &Path, good: &Bytes) {
                 let load = |total| Load { proto, conns, path, body: body.clone(), total, limit };
                 drive(hg.addr, config.clone(), load(500)).await;
                 drive(base.addr, config.clone(), load(500)).await;
-                let h = drive(hg.addr, config.clone(), load(args.requests)).await;
-                let b = drive(base.addr, config.clone(), load(args.requests)).await;
+                let (h, h_cpu) = drive_measured(hg.addr, hg_pid, config.clone(), load(args.requests)).await;
+                let (b, b_cpu) = drive_measured(base.addr, base_pid, config.clone(), load(args.requests)).await;
                 println!(
-                    "| {name} | {} | {conns} | {:.0} | {:.0} | {:.2} | {:.2}/{:.2}/{:.2} | {:.2}/{:.2}/{:.2} | {:.2} | {} |",
+                    "| {name} | {} | {conns} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} | {:.2} | {:.2}/{:.2}/{:.2} | {:.2}/{:.2}/{:.2} | {:.2} | {} |",
                     if proto == Proto::H2 { "h2" } else { "http/1.1" },
                     h.rps,
                     b.rps,
                     h.rps / b.rps,
+                    h_cpu,
+                    b_cpu,
+                    h_cpu / b_cpu,
                     h.p50,
                     h.p99,
                     h.p999,
@@ -368,7 +411,8 @@ async fn cluster_mode(args: &Args, dir: &Path, good: &Bytes) {
     let kubeconfig = api.kubeconfig(dir);
     let health = free_port();
     let started = Instant::now();
-    let hg = spawn_harness_guard(health, (&cert, &key), ["--kubeconfig".into(), s(&kubeconfig)]);
+    let hg =
+        spawn_harness_guard(health, (&cert, &key), ["--kubeconfig".into(), s(&kubeconfig)], &dir.join("cluster.log"));
     wait_ready(health, Duration::from_secs(120)).await;
     let ready = started.elapsed();
     let pid = hg.child.id();
