@@ -132,3 +132,37 @@ fn key_secrets_depend_on_the_runtime() {
     assert_eq!(deps("platform"), vec![key("team-b", "shell")]);
     assert!(deps("team-b").is_empty());
 }
+
+/// Route counts follow the ModelConfigs and Secrets they come from, so the shared-gateway check
+/// costs a lookup, not a scan.
+#[test]
+fn gateway_routes_follow_model_configs_and_keys() {
+    use harness_guard::core::index::route_id;
+    let d = Digester::random();
+    let mut index = Index::default();
+    let served = |_: &str| true;
+    let (k1, k2) = (secret(&d, "team-a", "one", &[("K", "sk-1")]), secret(&d, "team-a", "two", &[("K", "sk-2")]));
+    index.apply_model_config(&model("team-a", "a", "one", "K"), Some(&k1));
+    index.apply_model_config(&model("team-a", "b", "two", "K"), Some(&k2));
+    index.apply_harness(&harness(
+        "metadata: {name: x, namespace: team-a}\nspec: {backend: openclaw, modelConfigRef: a}\n",
+    ));
+    index.apply_harness(&harness(
+        "metadata: {name: y, namespace: team-b}\nspec: {backend: openclaw, modelConfigRef: team-a/b}\n",
+    ));
+    let mine = route_id("openai", Some("m"), &d.digest(b"sk-1"));
+    let me = key("team-a", "new");
+    assert_eq!(index.other_routes(mine, &me, &served), (vec![], 1), "y runs on another key");
+    // b's Secret now holds the same key: one route.
+    index.apply_secret(&key("team-a", "two"), Some(&secret(&d, "team-a", "two", &[("K", "sk-1")])));
+    assert_eq!(index.other_routes(mine, &me, &served), (vec![], 0));
+    // x (team-a) moves to another model: named, being in the same namespace.
+    let mut other = model("team-a", "a", "one", "K");
+    other.spec.model = Some("other".into());
+    index.apply_model_config(&other, Some(&k1));
+    assert_eq!(index.other_routes(mine, &me, &served), (vec![key("team-a", "x")], 0));
+    // A type the gateway does not serve sets no route.
+    assert_eq!(index.other_routes(mine, &me, &|p: &str| p != "openai"), (vec![], 0));
+    index.delete_harness(&key("team-a", "x"));
+    assert_eq!(index.other_routes(mine, &me, &served), (vec![], 0));
+}

@@ -401,16 +401,12 @@ impl ClusterView for View {
         self.index().is_model_key(digest)
     }
 
-    fn openshell_model_configs(&self) -> Vec<(Key, usize)> {
-        self.index().openshell_model_configs()
+    fn gateway_routes(&self, mine: u64, me: &Key, served: &dyn Fn(&str) -> bool) -> (Vec<Key>, usize) {
+        self.index().other_routes(mine, me, served)
     }
 
     fn worker_pool(&self, namespace: &str, name: &str) -> Lookup<()> {
         self.worker_pools.get(namespace, name)
-    }
-
-    fn openshell_users(&self, key: &Key) -> Vec<Key> {
-        self.index().openshell_users(key)
     }
 
     fn sizes(&self) -> Vec<(&'static str, usize)> {

@@ -90,6 +90,19 @@ struct ModelRefs {
     /// The key Secret, and the key inside it.
     secret: Option<(Id, Box<str>)>,
     digest: Option<ValueDigest>,
+    /// Provider type (lowercase) and model: with the key, the gateway route it sets.
+    provider: Box<str>,
+    model: Option<Box<str>>,
+}
+
+/// The OpenShell gateway route a ModelConfig sets: its provider type, model and key, hashed.
+pub fn route_id(provider: &str, model: Option<&str>, key: &ValueDigest) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    provider.to_ascii_lowercase().hash(&mut h);
+    model.hash(&mut h);
+    key.hash(&mut h);
+    h.finish()
 }
 
 /// The indexes. Every `apply` replaces what the object contributed before.
@@ -105,6 +118,12 @@ pub struct Index {
     model_keys: HashMap<ValueDigest, usize>,
     /// ModelConfig → the OpenShell harnesses that use it.
     openshell_by_model_config: Referrers,
+    /// Namespace → its OpenShell harnesses.
+    openshell_by_namespace: Referrers,
+    /// Gateway route → how many OpenShell harnesses run on it (ModelConfig with a readable key).
+    route_users: HashMap<u64, usize>,
+    /// Provider type → how many OpenShell harnesses run on a route of it.
+    provider_users: HashMap<Box<str>, usize>,
 }
 
 /// `text` as an id, reusing the one `map` already holds.
@@ -149,6 +168,8 @@ impl Index {
         let openshell = h.runs_on_openshell();
         if let (true, Some(mc)) = (openshell, &model_config) {
             self.openshell_by_model_config.add(mc, &id);
+            self.openshell_by_namespace.add(h.namespace(), &id);
+            self.count_route(self.mc_route(mc), 1);
         }
         let refs = HarnessRefs {
             openshell,
@@ -171,6 +192,8 @@ impl Index {
             self.by_model_config.remove(mc, id);
             if refs.openshell {
                 self.openshell_by_model_config.remove(mc, id);
+                self.openshell_by_namespace.remove(&key_from(id).0, id);
+                self.count_route(self.mc_route(mc), -1);
             }
         }
         for s in &refs.secrets {
@@ -203,7 +226,12 @@ impl Index {
             *self.model_keys.entry(d).or_default() += 1;
         }
         let secret = target.map(|(s, k)| (self.models_by_secret.add(&s, &id), Box::from(k)));
-        self.model_configs.insert(id, ModelRefs { secret, digest });
+        let provider = Box::from(mc.provider().to_ascii_lowercase());
+        let model = mc.spec.model.as_deref().map(Box::from);
+        self.model_configs.insert(id.clone(), ModelRefs { secret, digest, provider, model });
+        // Its OpenShell users now run on its new route.
+        let users = self.openshell_by_model_config.get(&id).len() as isize;
+        self.count_route(self.mc_route(&id), users);
     }
 
     /// Forgets a ModelConfig.
@@ -212,6 +240,8 @@ impl Index {
     }
 
     fn forget_model_config(&mut self, id: &str) {
+        let users = self.openshell_by_model_config.get(id).len() as isize;
+        self.count_route(self.mc_route(id), -users);
         let Some(refs) = self.model_configs.remove(id) else { return };
         if let Some((secret, _)) = &refs.secret {
             self.models_by_secret.remove(secret, id);
@@ -244,8 +274,52 @@ impl Index {
             if let Some(d) = digest {
                 *self.model_keys.entry(d).or_default() += 1;
             }
-            self.model_configs.insert(mc, ModelRefs { digest, ..refs });
+            let users = self.openshell_by_model_config.get(&mc).len() as isize;
+            self.count_route(self.mc_route(&mc), -users);
+            self.model_configs.insert(mc.clone(), ModelRefs { digest, ..refs });
+            self.count_route(self.mc_route(&mc), users);
         }
+    }
+
+    /// The route the ModelConfig `mc` sets, and its provider type; `None` without a readable key.
+    fn mc_route(&self, mc: &str) -> Option<(u64, Box<str>)> {
+        let refs = self.model_configs.get(mc)?;
+        let route = route_id(&refs.provider, refs.model.as_deref(), refs.digest.as_ref()?);
+        Some((route, refs.provider.clone()))
+    }
+
+    fn count_route(&mut self, route: Option<(u64, Box<str>)>, delta: isize) {
+        let Some((route, provider)) = route.filter(|_| delta != 0) else { return };
+        let bump = |n: &mut usize| *n = n.saturating_add_signed(delta);
+        bump(self.route_users.entry(route).or_default());
+        bump(self.provider_users.entry(provider.clone()).or_default());
+        self.route_users.retain(|_, n| *n > 0);
+        self.provider_users.retain(|_, n| *n > 0);
+    }
+
+    /// The live OpenShell harnesses (on a route of a provider type `served` accepts) whose route is
+    /// not `mine`, `me` left out: those in `me`'s namespace by key, and how many elsewhere. Costs
+    /// the number of provider types and of harnesses in that namespace, not the cluster's.
+    pub fn other_routes(&self, mine: u64, me: &Key, served: &dyn Fn(&str) -> bool) -> (Vec<Key>, usize) {
+        let live: usize = self.provider_users.iter().filter(|(p, _)| served(p)).map(|(_, n)| n).sum();
+        let same = self.route_users.get(&mine).copied().unwrap_or(0);
+        let me_id = id_of(me);
+        let route_of = |id: &str| {
+            let refs = self.harnesses.get(id).filter(|r| r.openshell)?;
+            self.mc_route(refs.model_config.as_deref()?).filter(|(_, p)| served(p))
+        };
+        // `me`, already indexed on another live route (an update), is counted among the others.
+        let me_elsewhere = usize::from(route_of(&me_id).is_some_and(|(r, _)| r != mine));
+        let others = live.saturating_sub(same).saturating_sub(me_elsewhere);
+        let here: Vec<Key> = self
+            .openshell_by_namespace
+            .get(&me.0)
+            .iter()
+            .filter(|id| ***id != *me_id && route_of(id).is_some_and(|(r, _)| r != mine))
+            .map(|id| key_from(id))
+            .collect();
+        let elsewhere = others.saturating_sub(here.len());
+        (here, elsewhere)
     }
 
     /// Harnesses whose sandbox is named `sandbox`.
@@ -293,17 +367,6 @@ impl Index {
     /// Harnesses that take a channel token from the ConfigMap `key`.
     pub fn dependents_of_config_map(&self, key: &Key) -> BTreeSet<Key> {
         self.by_config_map.get(&id_of(key)).iter().map(|id| key_from(id)).collect()
-    }
-
-    /// Every ModelConfig live OpenShell harnesses use, with how many use it: the routes the one
-    /// gateway is asked to serve. As many entries as ModelConfigs in use, not harnesses.
-    pub fn openshell_model_configs(&self) -> Vec<(Key, usize)> {
-        self.openshell_by_model_config.0.iter().map(|(mc, ids)| (key_from(mc), ids.len())).collect()
-    }
-
-    /// The live OpenShell harnesses that use the ModelConfig `key`.
-    pub fn openshell_users(&self, key: &Key) -> Vec<Key> {
-        self.openshell_by_model_config.get(&id_of(key)).iter().map(|id| key_from(id)).collect()
     }
 
     /// True if `digest` is some ModelConfig's API key.

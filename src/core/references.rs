@@ -186,13 +186,10 @@ impl<V: ClusterView> ClusterView for Overlay<'_, V> {
     fn sizes(&self) -> Vec<(&'static str, usize)> {
         self.base.sizes()
     }
-    fn openshell_model_configs(&self) -> Vec<(Key, usize)> {
-        self.base.openshell_model_configs()
+    fn gateway_routes(&self, mine: u64, me: &Key, served: &dyn Fn(&str) -> bool) -> (Vec<Key>, usize) {
+        self.base.gateway_routes(mine, me, served)
     }
     fn worker_pool(&self, namespace: &str, name: &str) -> Lookup<()> {
         self.base.worker_pool(namespace, name)
-    }
-    fn openshell_users(&self, key: &Key) -> Vec<Key> {
-        self.base.openshell_users(key)
     }
 }

@@ -213,8 +213,12 @@ pub trait ClusterView {
     /// The WorkerPool `namespace/name`, as a presence: `NotWatched` where WorkerPools are not
     /// visible (no CRD in the cluster, none in the `check` input).
     fn worker_pool(&self, namespace: &str, name: &str) -> Lookup<()>;
-    /// Every ModelConfig live OpenShell harnesses use, with how many use it.
-    fn openshell_model_configs(&self) -> Vec<(super::index::Key, usize)>;
-    /// The live OpenShell harnesses that use the ModelConfig `key`.
-    fn openshell_users(&self, key: &super::index::Key) -> Vec<super::index::Key>;
+    /// The live OpenShell harnesses on another gateway route than `mine` (of provider types
+    /// `served` accepts), `me` left out: those in `me`'s namespace, and how many elsewhere.
+    fn gateway_routes(
+        &self,
+        mine: u64,
+        me: &super::index::Key,
+        served: &dyn Fn(&str) -> bool,
+    ) -> (Vec<super::index::Key>, usize);
 }

@@ -119,11 +119,8 @@ impl ClusterView for MapView {
             Some(_) => Lookup::Missing,
         }
     }
-    fn openshell_model_configs(&self) -> Vec<(Key, usize)> {
-        self.index.openshell_model_configs()
-    }
-    fn openshell_users(&self, key: &Key) -> Vec<Key> {
-        self.index.openshell_users(key)
+    fn gateway_routes(&self, mine: u64, me: &Key, served: &dyn Fn(&str) -> bool) -> (Vec<Key>, usize) {
+        self.index.other_routes(mine, me, served)
     }
     fn sizes(&self) -> Vec<(&'static str, usize)> {
         let (h, m, s, c) = (self.harnesses.len(), self.model_configs.len(), self.secrets.len(), self.config_maps.len());

@@ -3,6 +3,7 @@
 
 use super::{ModelKey, parse_model_config_ref, resolve_key, url_host};
 use crate::core::finding::{Cause, Detail, Finding, Hop, Kind, ObjectRef, Refusal, data_field};
+use crate::core::index::route_id;
 use crate::core::model::{AgentHarness, ModelConfig, Runtime};
 use crate::core::names::inference_upstream;
 use crate::core::policy::{Policy, Rule};
@@ -98,8 +99,8 @@ pub(super) fn check_model_chain(
     };
     let digest = facts.as_ref().filter(|f| !f.empty).map(|f| f.digest);
     if let (Runtime::OpenShell, Some(digest)) = (runtime, digest) {
-        let route = Route { provider: provider.to_ascii_lowercase(), model: mc.spec.model.clone(), key: Some(digest) };
-        check_shared_gateway(harness, who, (mc_ns, mc_name), &route, view, policy, findings);
+        let route = route_id(&provider, mc.spec.model.as_deref(), &digest);
+        check_shared_gateway(harness, who, route, view, policy, findings);
     }
     if runtime == Runtime::OpenShell && facts.as_ref().is_some_and(|f| f.line_break && !f.empty) {
         let detail = Detail::Backend(harness.backend().to_string());
@@ -208,59 +209,25 @@ fn check_settings(
     }
 }
 
-/// What the gateway's one cluster inference route carries for a ModelConfig.
-#[derive(PartialEq)]
-struct Route {
-    provider: String,
-    model: Option<String>,
-    key: Option<crate::core::view::ValueDigest>,
-}
-
-/// The route kagent would set for the ModelConfig `key` (`None`: not readable).
-fn route_of(key: &(String, String), view: &impl ClusterView) -> Option<Route> {
-    let Lookup::Found(mc) = view.model_config(&key.0, &key.1) else { return None };
-    let digest = match (mc.spec.api_key_secret.as_deref(), mc.spec.api_key_secret_key.as_deref()) {
-        (Some(secret), Some(field)) => match view.secret(&key.0, secret) {
-            Lookup::Found(set) => set.keys.get(field).filter(|f| !f.empty).map(|f| f.digest),
-            _ => None,
-        },
-        _ => None,
-    };
-    Some(Route { provider: mc.provider().to_ascii_lowercase(), model: mc.spec.model.clone(), key: digest })
-}
-
 /// `shared-gateway`: one provider record per type and one cluster route per gateway (kagent
 /// `SetClusterInference` at each sandbox creation): live OpenShell harnesses whose ModelConfigs
-/// differ in provider, model or key overwrite each other, the last created wins.
+/// differ in provider, model or key overwrite each other, the last created wins. Looked up in the
+/// index: the cost does not grow with the cluster.
 fn check_shared_gateway(
     harness: &AgentHarness,
     who: &ObjectRef,
-    mine: (&str, &str),
-    route: &Route,
+    route: u64,
     view: &impl ClusterView,
     policy: &Policy,
     findings: &mut Vec<Finding>,
 ) {
-    // Only a ModelConfig that can set a route counts: a readable key, a type the gateway accepts.
-    let live = |r: &Route| r.key.is_some() && policy.openshell.serves(&r.provider);
     let me = (harness.namespace().to_string(), harness.metadata.name.clone().unwrap_or_default());
-    let (mut same_namespace, mut elsewhere) = (Vec::new(), 0);
-    for (mc, _) in view.openshell_model_configs() {
-        let other = route_of(&mc, view).filter(live);
-        if (mc.0.as_str(), mc.1.as_str()) == mine || other.is_none_or(|r| r == *route) {
-            continue;
-        }
-        for user in view.openshell_users(&mc).into_iter().filter(|u| *u != me) {
-            if user.0 == me.0 {
-                same_namespace.push(format!("{}/{}", user.0, user.1));
-            } else {
-                elsewhere += 1;
-            }
-        }
-    }
-    if same_namespace.is_empty() && elsewhere == 0 {
+    let served = |provider: &str| policy.openshell.serves(provider);
+    let (here, elsewhere) = view.gateway_routes(route, &me, &served);
+    if here.is_empty() && elsewhere == 0 {
         return;
     }
+    let mut same_namespace: Vec<String> = here.into_iter().map(|(ns, name)| format!("{ns}/{name}")).collect();
     same_namespace.sort();
     let detail = Detail::Sharing { same_namespace, elsewhere };
     findings.push(Finding::on(Rule::SharedGateway, who, "spec.modelConfigRef", Cause::Shared).with(detail));
