@@ -16,7 +16,7 @@ use tracing_subscriber::EnvFilter;
 /// Log lines the writer may hold while standard output is slow (`HARNESS_GUARD_LOG_BUFFER_LINES`
 /// sets it); past it, lines are dropped and counted (`harness_guard_log_lines_dropped`), never
 /// waited for on the request path.
-const LOG_BUFFER_LINES: usize = 64 * 1024;
+const LOG_BUFFER_LINES: usize = 8 * 1024;
 
 /// Lines the non-blocking log writer dropped since start.
 static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();

@@ -352,8 +352,11 @@ fn platform_cases() -> Vec<(Finding, &'static str)> {
             "AgentHarness team-a/coder: spec.substrate.workerPoolRef.name names WorkerPool \"kagent-default\", which kagent looks up in the harness's namespace team-a, where there is none (kagent's chart creates its default pool in the kagent namespace). Create the WorkerPool in team-a, or remove spec.substrate.workerPoolRef to use kagent's default.",
         ),
         (
-            Finding::on(Rule::SharedGateway, &h, "spec.modelConfigRef", Cause::Shared)
-                .with(Detail::Sharing { same_namespace: vec!["team-a/claude".into()], elsewhere: 2 }),
+            Finding::on(Rule::SharedGateway, &h, "spec.modelConfigRef", Cause::Shared).with(Detail::Sharing {
+                same_namespace: vec!["team-a/claude".into()],
+                more_here: 0,
+                elsewhere: 2,
+            }),
             "AgentHarness team-a/coder: the OpenShell gateway has one inference route, and live OpenShell harnesses use a different provider, model or key (team-a/claude; 2 harnesses in other namespaces): kagent sets the route whenever it creates a sandbox, so the last one created wins and the others run on its key and model. Give them one ModelConfig, or run them on separate gateways or the substrate runtime.",
         ),
         (

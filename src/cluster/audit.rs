@@ -6,7 +6,7 @@
 //! each Event carries as a label: a replica that takes the Lease (after a restart or a leader
 //! change) reads back what was already reported instead of reporting every harness again.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,11 +18,13 @@ use kube::api::{Api, ListParams, PostParams};
 
 use super::lease::Elector;
 use super::view::View;
-use crate::core::audit::{Outcome, Report, audit_harness, violations};
+use crate::core::finding::Finding;
 use crate::core::index::{Key, key_of};
+use crate::core::message::render;
 use crate::core::model::AgentHarness;
 use crate::core::names::KAGENT_API_VERSION;
 use crate::core::policy::Policy;
+use crate::core::validate::{Change, validate_harness};
 use crate::core::view::ClusterView;
 use crate::telemetry::Metrics;
 
@@ -57,15 +59,13 @@ pub struct Auditor {
 
 /// A stable fingerprint of a harness's violations: the harness's uid (a recreated harness is a
 /// new one) and the sorted identities of its denials. 16 hex digits, a valid label value.
-pub fn fingerprint(uid: Option<&str>, report: &Report) -> String {
-    let mut ids: Vec<String> = report
-        .findings
+pub fn fingerprint(uid: Option<&str>, denials: &[Finding]) -> String {
+    let mut ids: Vec<String> = denials
         .iter()
-        .filter(|l| l.verdict == Outcome::Deny)
-        .map(|l| {
-            let (rule, at, cause) = l.id();
+        .map(|f| {
+            let (rule, at, cause) = f.id();
             let o = &at.object;
-            format!("{rule}\t{}\t{}\t{}\t{}\t{}", o.kind.name(), o.namespace, o.name, at.field, cause.name())
+            format!("{}\t{}\t{}\t{}\t{}\t{}", rule.name(), o.kind.name(), o.namespace, o.name, at.field, cause.name())
         })
         .collect();
     ids.sort();
@@ -95,24 +95,29 @@ impl Auditor {
         }
     }
 
-    /// One pass: judge every harness, update the metric, report what changed.
-    pub async fn audit_once(&mut self) -> Vec<Report> {
+    /// One pass: judge every harness, update the metric, report what changed. Findings stay
+    /// data: only the denials of harnesses whose violations changed are rendered, for their Event.
+    pub async fn audit_once(&mut self) -> usize {
         let harnesses = self.view.all_harnesses();
-        let reports: Vec<(Arc<AgentHarness>, Report)> = harnesses
-            .into_iter()
-            .map(|h| {
-                let r = audit_harness(&h, self.view.as_ref(), &self.policy);
-                (h, r)
-            })
-            .collect();
-        let only: Vec<Report> = reports.iter().map(|(_, r)| r.clone()).collect();
-        self.metrics.set_violations(&violations(&only));
-        tracing::debug!(harnesses = only.len(), broken = only.iter().filter(|r| !r.allowed).count(), "audit pass");
-        let broken: HashMap<Key, (Arc<AgentHarness>, &Report, String)> = reports
-            .iter()
-            .filter(|(_, r)| !r.allowed)
-            .map(|(h, r)| (key_of(&h.metadata), (h.clone(), r, fingerprint(h.metadata.uid.as_deref(), r))))
-            .collect();
+        let total = harnesses.len();
+        let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+        let mut broken: HashMap<Key, (Arc<AgentHarness>, Vec<Finding>, String)> = HashMap::new();
+        for h in harnesses {
+            let verdict = validate_harness(&h, Change::Create, self.view.as_ref(), &self.policy);
+            if verdict.allowed() {
+                continue;
+            }
+            let mut rules: Vec<&'static str> = verdict.denials.iter().map(|f| f.rule.name()).collect();
+            rules.sort_unstable();
+            rules.dedup();
+            for rule in rules {
+                *counts.entry(rule).or_default() += 1;
+            }
+            let fp = fingerprint(h.metadata.uid.as_deref(), &verdict.denials);
+            broken.insert(key_of(&h.metadata), (h, verdict.denials, fp));
+        }
+        self.metrics.set_violations(&counts);
+        tracing::debug!(harnesses = total, broken = broken.len(), "audit pass");
         if let Some(events) = &self.events {
             let leader = events.elector.try_lead().await.unwrap_or_else(|error| {
                 tracing::warn!(%error, "cannot read the Lease; not writing audit Events this round");
@@ -129,12 +134,12 @@ impl Auditor {
             }
             self.leading = leader;
         }
-        let changed: Vec<&(Arc<AgentHarness>, &Report, String)> =
+        let changed: Vec<&(Arc<AgentHarness>, Vec<Finding>, String)> =
             broken.iter().filter(|(k, (_, _, fp))| self.reported.get(*k) != Some(fp)).map(|(_, v)| v).collect();
         let mut next: HashMap<Key, String> = broken.iter().map(|(k, (_, _, fp))| (k.clone(), fp.clone())).collect();
         if let (Some(events), true) = (&self.events, self.leading) {
-            for (harness, report, fp) in changed {
-                if let Err(error) = emit(&events.client, events.elector.identity(), harness, report, fp).await {
+            for (harness, denials, fp) in changed {
+                if let Err(error) = emit(&events.client, events.elector.identity(), harness, denials, fp).await {
                     tracing::warn!(%error, harness = %harness.key(), "cannot record the audit Event; retrying on the next change");
                     // Not recorded: try again next time.
                     next.remove(&key_of(&harness.metadata));
@@ -143,7 +148,7 @@ impl Auditor {
         }
         self.reported = next;
         self.metrics.audit_pass();
-        only
+        broken.len()
     }
 }
 
@@ -181,18 +186,12 @@ async fn emit(
     client: &kube::Client,
     identity: &str,
     harness: &AgentHarness,
-    report: &Report,
+    denials: &[Finding],
     fingerprint: &str,
 ) -> Result<(), kube::Error> {
     let ns = harness.namespace().to_string();
     let name = harness.metadata.name.clone().unwrap_or_default();
-    let mut note = report
-        .findings
-        .iter()
-        .filter(|l| l.verdict == Outcome::Deny)
-        .map(|l| l.message.as_str())
-        .collect::<Vec<_>>()
-        .join(" | ");
+    let mut note = denials.iter().map(render).collect::<Vec<_>>().join(" | ");
     if note.len() > MAX_NOTE {
         let mut cut = MAX_NOTE - 3;
         while !note.is_char_boundary(cut) {

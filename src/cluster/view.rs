@@ -401,8 +401,14 @@ impl ClusterView for View {
         self.index().is_model_key(digest)
     }
 
-    fn gateway_routes(&self, mine: u64, me: &Key, served: &dyn Fn(&str) -> bool) -> (Vec<Key>, usize) {
-        self.index().other_routes(mine, me, served)
+    fn gateway_routes(
+        &self,
+        mine: u64,
+        me: &Key,
+        served: &dyn Fn(&str) -> bool,
+        names: usize,
+    ) -> (Vec<Key>, usize, usize) {
+        self.index().other_routes(mine, me, served, names)
     }
 
     fn worker_pool(&self, namespace: &str, name: &str) -> Lookup<()> {

@@ -1,8 +1,6 @@
 //! Audit: the same rules, over objects that already exist (or are about to be applied), with
 //! the same messages and enforcement settings as the webhook.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
@@ -115,18 +113,4 @@ pub fn audit_unreadable(object: &ObjectRef, error: &str, policy: &Policy) -> Rep
     let finding = Finding::on(Rule::Unreadable, object, "", Cause::Unreadable).with(Detail::Error(error.to_string()));
     let key = format!("{}/{}", object.namespace, object.name);
     Report::from_verdict(object.kind.name(), key, Verdict::warn_only(vec![finding], policy))
-}
-
-/// How many objects fail each rule with a denial: the violations metric.
-pub fn violations(reports: &[Report]) -> BTreeMap<&'static str, usize> {
-    let mut out = BTreeMap::new();
-    for report in reports {
-        let mut rules: Vec<&'static str> =
-            report.findings.iter().filter(|l| l.verdict == Outcome::Deny).map(|l| l.rule).collect();
-        rules.dedup();
-        for rule in rules {
-            *out.entry(rule).or_default() += 1;
-        }
-    }
-    out
 }

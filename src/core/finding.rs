@@ -262,8 +262,10 @@ pub enum Detail {
     /// Harnesses sharing the one gateway route with another provider, model or key: names in the
     /// harness's own namespace only, and how many elsewhere.
     Sharing {
-        /// `namespace/name` of those in the same namespace.
+        /// `namespace/name` of the first few in the same namespace.
         same_namespace: Vec<String>,
+        /// How many more in the same namespace.
+        more_here: usize,
         /// How many in other namespaces (never named: another tenant's objects).
         elsewhere: usize,
     },

@@ -298,9 +298,16 @@ impl Index {
     }
 
     /// The live OpenShell harnesses (on a route of a provider type `served` accepts) whose route is
-    /// not `mine`, `me` left out: those in `me`'s namespace by key, and how many elsewhere. Costs
-    /// the number of provider types and of harnesses in that namespace, not the cluster's.
-    pub fn other_routes(&self, mine: u64, me: &Key, served: &dyn Fn(&str) -> bool) -> (Vec<Key>, usize) {
+    /// not `mine`, `me` left out: up to `names` of those in `me`'s namespace by key, how many more
+    /// there, and how many elsewhere. Costs the number of provider types and of harnesses in that
+    /// namespace, not the cluster's.
+    pub fn other_routes(
+        &self,
+        mine: u64,
+        me: &Key,
+        served: &dyn Fn(&str) -> bool,
+        names: usize,
+    ) -> (Vec<Key>, usize, usize) {
         let live: usize = self.provider_users.iter().filter(|(p, _)| served(p)).map(|(_, n)| n).sum();
         let same = self.route_users.get(&mine).copied().unwrap_or(0);
         let me_id = id_of(me);
@@ -311,15 +318,15 @@ impl Index {
         // `me`, already indexed on another live route (an update), is counted among the others.
         let me_elsewhere = usize::from(route_of(&me_id).is_some_and(|(r, _)| r != mine));
         let others = live.saturating_sub(same).saturating_sub(me_elsewhere);
-        let here: Vec<Key> = self
+        let mut here = self
             .openshell_by_namespace
             .get(&me.0)
             .iter()
-            .filter(|id| ***id != *me_id && route_of(id).is_some_and(|(r, _)| r != mine))
-            .map(|id| key_from(id))
-            .collect();
-        let elsewhere = others.saturating_sub(here.len());
-        (here, elsewhere)
+            .filter(|id| ***id != *me_id && route_of(id).is_some_and(|(r, _)| r != mine));
+        let shown: Vec<Key> = here.by_ref().take(names).map(|id| key_from(id)).collect();
+        let more_here = here.count();
+        let elsewhere = others.saturating_sub(shown.len() + more_here);
+        (shown, more_here, elsewhere)
     }
 
     /// Harnesses whose sandbox is named `sandbox`.

@@ -173,10 +173,11 @@ pub fn render(f: &Finding) -> String {
                  no provider annotation added."
             )
         }
-        (Rule::SharedGateway, _, Detail::Sharing { same_namespace, elsewhere }) => {
+        (Rule::SharedGateway, _, Detail::Sharing { same_namespace, more_here, elsewhere }) => {
             let mut who = Vec::new();
             if !same_namespace.is_empty() {
-                who.push(same_namespace.join(", "));
+                let more = if *more_here > 0 { format!(" and {more_here} more") } else { String::new() };
+                who.push(format!("{}{more}", same_namespace.join(", ")));
             }
             if *elsewhere > 0 {
                 let noun = if *elsewhere == 1 { "harness" } else { "harnesses" };

@@ -186,8 +186,14 @@ impl<V: ClusterView> ClusterView for Overlay<'_, V> {
     fn sizes(&self) -> Vec<(&'static str, usize)> {
         self.base.sizes()
     }
-    fn gateway_routes(&self, mine: u64, me: &Key, served: &dyn Fn(&str) -> bool) -> (Vec<Key>, usize) {
-        self.base.gateway_routes(mine, me, served)
+    fn gateway_routes(
+        &self,
+        mine: u64,
+        me: &Key,
+        served: &dyn Fn(&str) -> bool,
+        names: usize,
+    ) -> (Vec<Key>, usize, usize) {
+        self.base.gateway_routes(mine, me, served, names)
     }
     fn worker_pool(&self, namespace: &str, name: &str) -> Lookup<()> {
         self.base.worker_pool(namespace, name)

@@ -214,11 +214,13 @@ pub trait ClusterView {
     /// visible (no CRD in the cluster, none in the `check` input).
     fn worker_pool(&self, namespace: &str, name: &str) -> Lookup<()>;
     /// The live OpenShell harnesses on another gateway route than `mine` (of provider types
-    /// `served` accepts), `me` left out: those in `me`'s namespace, and how many elsewhere.
+    /// `served` accepts), `me` left out: up to `names` in `me`'s namespace, how many more there,
+    /// and how many elsewhere.
     fn gateway_routes(
         &self,
         mine: u64,
         me: &super::index::Key,
         served: &dyn Fn(&str) -> bool,
-    ) -> (Vec<super::index::Key>, usize);
+        names: usize,
+    ) -> (Vec<super::index::Key>, usize, usize);
 }

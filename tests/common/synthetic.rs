@@ -22,14 +22,14 @@ pub fn objects(units: usize) -> Vec<Value> {
             "apiVersion": "kagent.dev/v1alpha2", "kind": "ModelConfig",
             "metadata": {"name": format!("gpt-{i}"), "namespace": ns, "uid": format!("00000000-0000-4000-9000-{i:012}"), "generation": 1},
             "spec": {"provider": "OpenAI", "model": "gpt-4.1-mini", "apiKeySecret": format!("llm-key-{i}"), "apiKeySecretKey": "OPENAI_API_KEY",
-                "openAI": {"baseUrl": "https://litellm.example.internal/v1", "temperature": "0.2", "maxTokens": 4096}},
+                "openAI": {"temperature": "0.2", "maxTokens": 4096}},
         }));
         out.push(json!({
             "apiVersion": "kagent.dev/v1alpha2", "kind": "AgentHarness",
             "metadata": {"name": format!("agent-{i}"), "namespace": ns, "uid": format!("00000000-0000-4000-a000-{i:012}"), "generation": 1,
                 "finalizers": ["kagent.dev/agent-harness-backend-cleanup"]},
             "spec": {"backend": "openclaw", "description": format!("Synthetic agent {i}"), "modelConfigRef": format!("gpt-{i}"),
-                "network": {"allowedDomains": ["litellm.example.internal"]},
+                "network": {"allowedDomains": ["api.github.com"]},
                 "env": [{"name": "TZ", "value": "UTC"}, {"name": "LOG_LEVEL", "value": "info"}],
                 "channels": [{"name": "main", "type": "slack", "slack": {
                     "botToken": {"valueFrom": {"type": "Secret", "name": format!("llm-key-{i}"), "key": "OPENAI_API_KEY"}},

@@ -119,8 +119,14 @@ impl ClusterView for MapView {
             Some(_) => Lookup::Missing,
         }
     }
-    fn gateway_routes(&self, mine: u64, me: &Key, served: &dyn Fn(&str) -> bool) -> (Vec<Key>, usize) {
-        self.index.other_routes(mine, me, served)
+    fn gateway_routes(
+        &self,
+        mine: u64,
+        me: &Key,
+        served: &dyn Fn(&str) -> bool,
+        names: usize,
+    ) -> (Vec<Key>, usize, usize) {
+        self.index.other_routes(mine, me, served, names)
     }
     fn sizes(&self) -> Vec<(&'static str, usize)> {
         let (h, m, s, c) = (self.harnesses.len(), self.model_configs.len(), self.secrets.len(), self.config_maps.len());

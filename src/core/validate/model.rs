@@ -16,6 +16,9 @@ pub const INFERENCE_LOCAL: &str = "https://inference.local/v1";
 /// output".
 const HERMES_SUBSTRATE_PROVIDERS: [&str; 3] = ["OpenAI", "Anthropic", "Gemini"];
 
+/// Harnesses of the same namespace a shared-gateway warning names before it counts.
+const NAMES_SHOWN: usize = 3;
+
 /// Providers kagent's openclaw bootstrap has no mapping for (`providerAPI`), on every runtime.
 const OPENCLAW_UNMAPPED: [&str; 2] = ["SAPAICore", "Foundry"];
 
@@ -223,12 +226,12 @@ fn check_shared_gateway(
 ) {
     let me = (harness.namespace().to_string(), harness.metadata.name.clone().unwrap_or_default());
     let served = |provider: &str| policy.openshell.serves(provider);
-    let (here, elsewhere) = view.gateway_routes(route, &me, &served);
+    let (here, more_here, elsewhere) = view.gateway_routes(route, &me, &served, NAMES_SHOWN);
     if here.is_empty() && elsewhere == 0 {
         return;
     }
     let mut same_namespace: Vec<String> = here.into_iter().map(|(ns, name)| format!("{ns}/{name}")).collect();
     same_namespace.sort();
-    let detail = Detail::Sharing { same_namespace, elsewhere };
+    let detail = Detail::Sharing { same_namespace, more_here, elsewhere };
     findings.push(Finding::on(Rule::SharedGateway, who, "spec.modelConfigRef", Cause::Shared).with(detail));
 }
