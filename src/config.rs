@@ -54,6 +54,10 @@ pub enum OutputFormat {
     /// The input's pods as the webhook would admit them (patched), as YAML on standard output,
     /// like `istioctl kube-inject`; the table goes to standard error.
     Yaml,
+    /// JUnit XML (CI test reports): one test case per object, denials as failures.
+    Junit,
+    /// SARIF 2.1.0 (code scanning): one result per finding, with the file and line.
+    Sarif,
 }
 
 /// `harness-guard check`.

@@ -119,3 +119,107 @@ pub fn patched_pods(
     }
     serde_saphyr::to_string_multiple(&docs).map_err(|e| e.to_string())
 }
+
+/// Where each object of the input was read (`check` from files), by kind and `namespace/name`.
+pub type Origins = std::collections::HashMap<(&'static str, String), crate::cluster::manifests::Origin>;
+
+fn origin<'a>(origins: &'a Origins, r: &Report) -> Option<&'a crate::cluster::manifests::Origin> {
+    origins.get(&(r.kind, r.object.clone()))
+}
+
+/// JUnit XML, as GitLab, Jenkins and most CI test-report views read it: one test case per object
+/// (named by kind and object, with the file and line it came from), a `failure` listing what
+/// would be denied, warnings and notes in `system-out`.
+pub fn junit(reports: &[Report], origins: &Origins) -> String {
+    use quick_xml::Writer;
+    use quick_xml::events::{BytesDecl, BytesText, Event};
+    let failures = reports.iter().filter(|r| !r.allowed).count().to_string();
+    let tests = reports.len().to_string();
+    let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+    let lines = |r: &Report, verdicts: &[Outcome]| -> String {
+        let shown = r.findings.iter().filter(|l| verdicts.contains(&l.verdict));
+        shown.map(|l| format!("[{}] {}", l.rule, l.message)).collect::<Vec<_>>().join("\n")
+    };
+    let written: std::io::Result<()> = (|| {
+        writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+        let attrs = [("name", "harness-guard check"), ("tests", tests.as_str()), ("failures", failures.as_str())];
+        writer.create_element("testsuites").with_attributes(attrs).write_inner_content(|w| {
+            let attrs = [("name", "harness-guard"), ("tests", tests.as_str()), ("failures", failures.as_str())];
+            w.create_element("testsuite").with_attributes(attrs).write_inner_content(|w| {
+                for r in reports {
+                    let name = format!("{} {}", r.kind, r.object);
+                    let (file, line) = origin(origins, r)
+                        .map_or((String::new(), String::new()), |o| (o.file.clone(), o.line.to_string()));
+                    let mut case =
+                        w.create_element("testcase").with_attributes([("classname", r.kind), ("name", name.as_str())]);
+                    if !file.is_empty() {
+                        case = case.with_attributes([("file", file.as_str()), ("line", line.as_str())]);
+                    }
+                    let denied = lines(r, &[Outcome::Deny]);
+                    let other = lines(r, &[Outcome::Warn, Outcome::Note]);
+                    if denied.is_empty() && other.is_empty() {
+                        case.write_empty()?;
+                        continue;
+                    }
+                    case.write_inner_content(|w| {
+                        if !denied.is_empty() {
+                            let first = r.findings.iter().find(|l| l.verdict == Outcome::Deny).map_or("", |l| l.rule);
+                            w.create_element("failure")
+                                .with_attributes([("type", first), ("message", "denied by harness-guard")])
+                                .write_text_content(BytesText::new(&denied))?;
+                        }
+                        if !other.is_empty() {
+                            w.create_element("system-out").write_text_content(BytesText::new(&other))?;
+                        }
+                        Ok(())
+                    })?;
+                }
+                Ok(())
+            })?;
+            Ok(())
+        })?;
+        Ok(())
+    })();
+    written.expect("writing XML to memory cannot fail");
+    String::from_utf8(writer.into_inner()).expect("quick-xml writes UTF-8") + "\n"
+}
+
+/// SARIF 2.1.0 for code scanning: one result per finding, its rule, level (deny: error, warn:
+/// warning, note: note), message, and the file and line of the object it is about.
+pub fn sarif(reports: &[Report], origins: &Origins) -> String {
+    use crate::core::policy::Rule;
+    let rules: Vec<serde_json::Value> =
+        Rule::ALL.iter().map(|r| serde_json::json!({"id": r.name(), "shortDescription": {"text": r.name()}})).collect();
+    let mut results = Vec::new();
+    for r in reports {
+        for l in &r.findings {
+            let level = match l.verdict {
+                Outcome::Deny => "error",
+                Outcome::Warn => "warning",
+                Outcome::Note => "note",
+            };
+            let mut result = serde_json::json!({
+                "ruleId": l.rule,
+                "level": level,
+                "message": {"text": l.message},
+                "properties": {"object": format!("{} {}", r.kind, r.object), "cause": l.cause},
+            });
+            if let Some(o) = origin(origins, r) {
+                result["locations"] = serde_json::json!([{"physicalLocation": {
+                    "artifactLocation": {"uri": o.file},
+                    "region": {"startLine": o.line},
+                }}]);
+            }
+            results.push(result);
+        }
+    }
+    let doc = serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "harness-guard", "informationUri": "https://kagent.dev", "rules": rules}},
+            "results": results,
+        }],
+    });
+    serde_json::to_string_pretty(&doc).expect("SARIF serializes") + "\n"
+}

@@ -114,3 +114,85 @@ fn yaml_output_is_the_patched_pod() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("Pod openshell/team-a-slackbot: /mutate would patch"), "{stderr}");
 }
+
+/// `-o junit`: read back by a real XML parser, one test case per object with the file and line
+/// it came from, denials as failures.
+#[test]
+fn junit_output_reads_as_a_test_report() {
+    use quick_xml::events::{BytesStart, Event};
+    let out = check(&["-f", "examples/cluster", "-f", "examples/check", "-o", "junit"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let xml = String::from_utf8(out.stdout).unwrap();
+    let attr =
+        |e: &BytesStart, k: &str| e.attributes().flatten().find(|a| a.key.as_ref() == k).map(|a| a.value.to_string());
+    /// (name, file, line, failure type if any): one testcase.
+    type Case = (String, Option<String>, Option<String>, Option<String>);
+    let mut cases: Vec<Case> = Vec::new();
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == "testcase" => {
+                cases.push((attr(&e, "name").unwrap(), attr(&e, "file"), attr(&e, "line"), None));
+            }
+            Event::Start(e) if e.name().as_ref() == "failure" => {
+                cases.last_mut().expect("a failure sits in a testcase").3 = attr(&e, "type");
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    let case = |name: &str| cases.iter().find(|c| c.0 == name).unwrap_or_else(|| panic!("{name} in {xml}"));
+    let bad = case("AgentHarness team-a/bad-ref");
+    assert_eq!(bad.1.as_deref(), Some("examples/cluster/20-broken-harnesses.yaml"));
+    assert_eq!(bad.2.as_deref(), Some("4"), "the document's first line, after its comments");
+    assert_eq!(bad.3.as_deref(), Some("model-config-ref"));
+    let good = case("AgentHarness default/helper");
+    assert_eq!(
+        (good.1.as_deref(), good.2.as_deref(), &good.3),
+        (Some("examples/check/no-namespace.yaml"), Some("2"), &None)
+    );
+    assert!(cases.iter().all(|c| c.1.is_some() && c.2.is_some()), "{cases:?}");
+    let failed = cases.iter().filter(|c| c.3.is_some()).count();
+    assert!(xml.contains(&format!("tests=\"{}\" failures=\"{failed}\"", cases.len())), "{xml}");
+    assert!(!xml.contains("sk-"), "no value in the report");
+}
+
+/// `-o sarif`: read back into the types generated from the SARIF 2.1.0 schema, one result per
+/// finding with its rule, level, file and line.
+#[test]
+fn sarif_output_reads_as_sarif() {
+    let sarif = |file: &str| {
+        let out = check(&["-f", file, "-o", "sarif"], None);
+        let text = String::from_utf8(out.stdout).unwrap();
+        let typed: serde_sarif::sarif::Sarif = serde_json::from_str(&text).expect("valid SARIF 2.1.0");
+        assert_eq!(typed.runs.len(), 1);
+        assert!(!text.contains("sk-"), "no value in the report");
+        (out.status.code(), serde_json::from_str::<serde_json::Value>(&text).unwrap())
+    };
+    let result = |doc: &serde_json::Value, rule: &str| {
+        let r = doc["runs"][0]["results"].as_array().unwrap().iter().find(|r| r["ruleId"] == rule).cloned();
+        r.unwrap_or_else(|| panic!("{rule} in {doc}"))
+    };
+
+    let (code, doc) = sarif("examples/cluster");
+    assert_eq!(code, Some(1));
+    let bad_ref = result(&doc, "model-config-ref");
+    assert_eq!(bad_ref["level"], "error");
+    let location = &bad_ref["locations"][0]["physicalLocation"];
+    assert_eq!(location["artifactLocation"]["uri"], "examples/cluster/20-broken-harnesses.yaml");
+    assert_eq!(location["region"]["startLine"], 4);
+    assert!(bad_ref["message"]["text"].as_str().unwrap().contains("team-a/bad-ref"));
+    let ids: Vec<&str> = doc["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"model-config-ref") && ids.contains(&"key-in-env"), "{ids:?}");
+
+    let (code, doc) = sarif("examples/configurations/private-ca.yaml");
+    assert_eq!(code, Some(0), "a warning alone does not fail the step");
+    let ignored = result(&doc, "ignored-setting");
+    assert_eq!(ignored["level"], "warning");
+    assert_eq!(ignored["locations"][0]["physicalLocation"]["region"]["startLine"], 20);
+}

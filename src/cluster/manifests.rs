@@ -62,6 +62,8 @@ pub struct Objects {
     pub pods: Vec<(ObjectMeta, k8s_openapi::api::core::v1::PodSpec)>,
     /// Agent Substrate WorkerPools, by namespace and name.
     pub worker_pools: Vec<(String, String)>,
+    /// Where each AgentHarness and Pod was read, by kind and `namespace/name`.
+    pub origins: std::collections::HashMap<(&'static str, String), Origin>,
     /// Documents of other kinds, skipped.
     pub skipped: usize,
 }
@@ -90,6 +92,7 @@ impl Objects {
         self.produced.extend(other.produced);
         self.config_maps.extend(other.config_maps);
         self.worker_pools.extend(other.worker_pools);
+        self.origins.extend(other.origins);
         self.pods.extend(other.pods);
         self.skipped += other.skipped;
     }
@@ -141,6 +144,37 @@ fn feed_all<S: Stored>(feeds: Vec<Feed<S>>, objects: &[S]) {
     }
 }
 
+/// Where an object was read: the file, the document's place in it (1-based) and the line the
+/// document starts on, for reports that point at the source (JUnit, SARIF).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Origin {
+    /// The file, as given.
+    pub file: String,
+    /// The document, counting from 1.
+    pub document: usize,
+    /// The document's first line with content, counting from 1.
+    pub line: usize,
+}
+
+/// The first line with content (not blank, not a comment, not `---`) of each YAML document of
+/// `text`, counting from 1, in the order the parser returns the documents.
+fn document_lines(text: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut waiting = true;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed == "---" || trimmed.starts_with("--- ") {
+            waiting = true;
+            continue;
+        }
+        if waiting && !trimmed.is_empty() && !trimmed.starts_with('#') {
+            starts.push(i + 1);
+            waiting = false;
+        }
+    }
+    starts
+}
+
 /// Reads manifests into stored form.
 pub struct Loader<'a> {
     digester: &'a Digester,
@@ -175,7 +209,10 @@ impl<'a> Loader<'a> {
     pub fn load_text(&self, path: &Path, text: &str, objects: &mut Objects) -> Result<(), ManifestError> {
         let docs: Vec<Value> = serde_saphyr::from_multiple(text)
             .map_err(|e| ManifestError::Syntax { path: path.to_path_buf(), message: e.to_string() })?;
+        let lines = document_lines(text);
         for (i, doc) in docs.into_iter().enumerate() {
+            let line = lines.get(i).copied().unwrap_or(1);
+            let origin = || Origin { file: path.display().to_string(), document: i + 1, line };
             let items = match doc.get("items").and_then(Value::as_array) {
                 Some(items) if doc.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List")) => {
                     items.clone()
@@ -183,7 +220,19 @@ impl<'a> Loader<'a> {
                 _ => vec![doc],
             };
             for item in items.into_iter().filter(|d| !d.is_null()) {
+                let field =
+                    |k: &str| item.pointer(&format!("/metadata/{k}")).and_then(Value::as_str).map(str::to_string);
+                let namespace = field("namespace").or_else(|| self.default_namespace.clone()).unwrap_or_default();
+                let name = format!("{namespace}/{}", field("name").unwrap_or_default());
+                let kind = match item.get("kind").and_then(Value::as_str) {
+                    Some("AgentHarness") => Some("AgentHarness"),
+                    Some("Pod") => Some("Pod"),
+                    _ => None,
+                };
                 self.load_object(path, i + 1, item, objects)?;
+                if let Some(kind) = kind {
+                    objects.origins.insert((kind, name), origin());
+                }
             }
         }
         Ok(())

@@ -44,6 +44,8 @@ fn evaluate(
     match output {
         OutputFormat::Table => print!("{}", report::table(&reports)),
         OutputFormat::Json => println!("{}", report::json(&reports)),
+        OutputFormat::Junit => print!("{}", report::junit(&reports, &subjects.origins)),
+        OutputFormat::Sarif => print!("{}", report::sarif(&reports, &subjects.origins)),
         OutputFormat::Yaml => match report::patched_pods(&subjects.pods, &reports) {
             Ok(yaml) => {
                 print!("{yaml}");
