@@ -271,6 +271,8 @@ fn chart_lints_renders_and_holds_its_promises() {
         ("nested typo", "proxyURL"),
         ("timeout too long", "/webhooks/timeoutSeconds"),
         ("no sandbox namespace", "/policy/sandbox/namespaces"),
+        ("digest without algorithm", "/image/digest"),
+        ("probe path", "httpGet"),
     ];
     let cases: std::collections::BTreeSet<&str> = rendered.mistyped.keys().map(String::as_str).collect();
     assert_eq!(
@@ -282,7 +284,7 @@ fn chart_lints_renders_and_holds_its_promises() {
         let verdict = rendered.mistyped[typo].as_deref();
         assert!(verdict.is_some_and(|v| v.contains(key)), "{typo}: refusal must name {key:?}: {verdict:?}");
     }
-    assert_eq!(rendered.cases.len(), 6);
+    assert_eq!(rendered.cases.len(), 7);
     for (name, case) in &rendered.cases {
         assert!(case.schema_error.is_none(), "{name}: {:?}", case.schema_error);
         let mut failures = Vec::new();
@@ -293,6 +295,57 @@ fn chart_lints_renders_and_holds_its_promises() {
         }
         assert!(failures.is_empty(), "{name}: objects that do not round-trip:\n{}", failures.join("\n"));
         check_case(name, &case.objects);
+        check_platform_values(name, &case.objects);
+    }
+}
+
+/// The values platform teams set on every chart (the `platform` case sets them all; the others
+/// must render the defaults), and the container's arguments as the binary's own parser reads them.
+fn check_platform_values(case: &str, objects: &[Value]) {
+    use clap::Parser;
+    let platform = case == "platform";
+    let deploy = find(objects, "Deployment", "harness-guard").unwrap();
+    let template = &deploy["spec"]["template"];
+    let pod = &template["spec"];
+    let c = &pod["containers"][0];
+    let args: Vec<String> = serde_json::from_value(c["args"].clone()).unwrap();
+    let cli = harness_guard::config::Cli::try_parse_from(std::iter::once("harness-guard".to_string()).chain(args))
+        .unwrap_or_else(|e| panic!("{case}: the chart's arguments do not parse: {e}"));
+    let harness_guard::config::Command::Serve(serve) = cli.command else { panic!("{case}: not serve") };
+    assert_eq!(serve.handshake_timeout_seconds, if platform { 4 } else { 10 }, "{case}: extraArgs");
+    let image = c["image"].as_str().unwrap();
+    let pulls: Vec<&str> = pod["imagePullSecrets"]
+        .as_array()
+        .map(|a| a.iter().map(|s| s["name"].as_str().unwrap()).collect())
+        .unwrap_or_default();
+    let env: Vec<&str> = c["env"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let anti = &pod["affinity"]["podAntiAffinity"];
+    let service = find(objects, "Service", "harness-guard").unwrap();
+    if platform {
+        assert_eq!(image, format!("mirror.example.com/harness-guard/harness-guard@sha256:{}", "ab".repeat(32)));
+        assert_eq!(pulls, ["regcred", "chart-only"], "global's first, each once");
+        assert_eq!(pod["priorityClassName"], "system-cluster-critical");
+        assert_eq!(template["metadata"]["labels"]["team"], "platform");
+        assert!(deploy["spec"]["selector"]["matchLabels"].get("team").is_none(), "the selector never changes");
+        assert_eq!(env.last(), Some(&"HTTPS_PROXY"));
+        assert_eq!(c["livenessProbe"]["periodSeconds"], 20);
+        assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz", "the path stays the chart's");
+        assert_eq!(c["readinessProbe"]["periodSeconds"], 5, "unset probes keep their defaults");
+        assert_eq!(service["metadata"]["annotations"]["example.com/owner"], "platform");
+        assert_eq!(
+            (&pod["hostNetwork"], &pod["dnsPolicy"]),
+            (&Value::Bool(true), &Value::from("ClusterFirstWithHostNet"))
+        );
+        assert!(anti["requiredDuringSchedulingIgnoredDuringExecution"].is_array(), "host ports clash: {anti}");
+        let pdb = find(objects, "PodDisruptionBudget", "harness-guard").unwrap();
+        assert_eq!(pdb["spec"]["unhealthyPodEvictionPolicy"], "AlwaysAllow");
+    } else {
+        assert_eq!(image, "ghcr.io/harness-guard/harness-guard:0.1.0", "{case}");
+        assert!(pulls.is_empty() && pod.get("priorityClassName").is_none(), "{case}");
+        assert!(pod.get("hostNetwork").is_none() && pod.get("dnsPolicy").is_none(), "{case}");
+        assert!(anti["preferredDuringSchedulingIgnoredDuringExecution"].is_array(), "{case}");
+        assert!(service["metadata"].get("annotations").is_none(), "{case}");
+        assert_eq!(c["livenessProbe"]["periodSeconds"], 10, "{case}");
     }
 }
 

@@ -24,6 +24,20 @@ CASES = {
         "webhooks": {"harnesses": {"failurePolicy": "Ignore"}, "podMutation": {"enabled": False}},
         "policy": {"rules": {"model-config-exists": "warn"}, "sandbox": {"namespaces": ["openshell", "sandboxes"]}},
     },
+    # What a platform team sets when harness-guard is a subchart of their platform chart.
+    "platform": {
+        "global": {"imageRegistry": "mirror.example.com", "imagePullSecrets": ["regcred"], "storageClass": "fast"},
+        "imagePullSecrets": [{"name": "regcred"}, {"name": "chart-only"}],
+        "image": {"digest": "sha256:" + "ab" * 32},
+        "priorityClassName": "system-cluster-critical",
+        "podLabels": {"team": "platform"},
+        "extraArgs": ["--handshake-timeout-seconds=4"],
+        "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}],
+        "probes": {"liveness": {"periodSeconds": 20, "failureThreshold": 5, "timeoutSeconds": 2}},
+        "service": {"annotations": {"example.com/owner": "platform"}},
+        "hostNetwork": True,
+        "podDisruptionBudget": {"unhealthyPodEvictionPolicy": "AlwaysAllow"},
+    },
 }
 
 # Values a user might mistype; the schema must refuse each.
@@ -36,6 +50,8 @@ MISTYPED = {
     "nested typo": {"policy": {"sandbox": {"proxyURL": "http://x"}}},
     "timeout too long": {"webhooks": {"timeoutSeconds": 45}},
     "no sandbox namespace": {"policy": {"sandbox": {"namespaces": []}}},
+    "digest without algorithm": {"image": {"digest": "abcdef"}},
+    "probe path": {"probes": {"liveness": {"httpGet": {"path": "/"}}}},
 }
 
 

@@ -135,3 +135,29 @@ namespaceSelector:
       operator: NotIn
       values: {{ include "harness-guard.protectedNamespaces" . }}
 {{- end }}
+
+{{/* The image: global.imageRegistry, else image.registry, then repository, then @digest or :tag. */}}
+{{- define "harness-guard.image" -}}
+{{- $registry := .Values.global.imageRegistry | default .Values.image.registry }}
+{{- $name := ternary (printf "%s/%s" $registry .Values.image.repository) .Values.image.repository (ne $registry "") }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" $name .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" $name (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/* imagePullSecrets: global's then the chart's, each written `{name: x}` or `x`, once each. */}}
+{{- define "harness-guard.imagePullSecrets" -}}
+{{- $names := list }}
+{{- range concat (.Values.global.imagePullSecrets | default list) .Values.imagePullSecrets }}
+{{- if kindIs "string" . }}
+{{- $names = append $names . }}
+{{- else }}
+{{- $names = append $names .name }}
+{{- end }}
+{{- end }}
+{{- range uniq $names }}
+- name: {{ . }}
+{{- end }}
+{{- end }}
