@@ -160,10 +160,38 @@ struct Selector {
 }
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct Endpoint {
     port: String,
     path: String,
     interval: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scrape_timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relabelings: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metric_relabelings: Option<Vec<Value>>,
+}
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrometheusRuleSpec {
+    groups: Vec<RuleGroup>,
+}
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleGroup {
+    name: String,
+    rules: Vec<AlertRule>,
+}
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertRule {
+    alert: String,
+    expr: String,
+    #[serde(rename = "for")]
+    for_: String,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
 }
 
 fn check_type(obj: &Value) -> Result<(), String> {
@@ -184,6 +212,7 @@ fn check_type(obj: &Value) -> Result<(), String> {
         "Issuer" => round_trip::<Typed<IssuerSpec>>(obj),
         "Certificate" => round_trip::<Typed<CertificateSpec>>(obj),
         "ServiceMonitor" => round_trip::<Typed<ServiceMonitorSpec>>(obj),
+        "PrometheusRule" => round_trip::<Typed<PrometheusRuleSpec>>(obj),
         other => Err(format!("no type to check kind {other}")),
     }
 }
@@ -272,6 +301,7 @@ fn chart_lints_renders_and_holds_its_promises() {
         ("timeout too long", "/webhooks/timeoutSeconds"),
         ("no sandbox namespace", "/policy/sandbox/namespaces"),
         ("digest without algorithm", "/image/digest"),
+        ("scrape timeout unit", "/serviceMonitor/scrapeTimeout"),
         ("probe path", "httpGet"),
     ];
     let cases: std::collections::BTreeSet<&str> = rendered.mistyped.keys().map(String::as_str).collect();
@@ -296,7 +326,112 @@ fn chart_lints_renders_and_holds_its_promises() {
         assert!(failures.is_empty(), "{name}: objects that do not round-trip:\n{}", failures.join("\n"));
         check_case(name, &case.objects);
         check_platform_values(name, &case.objects);
+        check_monitoring(name, &case.objects);
     }
+}
+
+/// The sample names harness-guard's /metrics exposes, read from its own registry's exposition:
+/// counters as `_total`, histograms as `_bucket`/`_sum`/`_count`, gauges as they are. A labelled
+/// family shows only once it has a series, so each is recorded once.
+fn exported_metrics() -> std::collections::BTreeSet<String> {
+    let metrics = harness_guard::telemetry::Metrics::new();
+    metrics.request("validate", "AgentHarness", "CREATE", "denied", 0.001);
+    metrics.finding("key-in-env", "literal", "deny");
+    metrics.unhandled("Deployment");
+    metrics.cert_check("ok");
+    metrics.watch_error("Secret");
+    metrics.invalid_object("ModelConfig");
+    metrics.set_objects("Secret", 1);
+    metrics.set_violations(&[("key-in-env", 1)].into());
+    let text = metrics.encode();
+    let mut names = std::collections::BTreeSet::new();
+    for line in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let (name, kind) = line.split_once(' ').unwrap();
+        match kind {
+            "counter" => drop(names.insert(format!("{name}_total"))),
+            "histogram" => names.extend(["_bucket", "_sum", "_count"].map(|s| format!("{name}{s}"))),
+            _ => drop(names.insert(name.to_string())),
+        }
+    }
+    names
+}
+
+/// The `harness_guard_*` metric names a PromQL expression uses.
+fn metrics_in(expr: &str) -> Vec<&str> {
+    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .filter(|t| t.starts_with("harness_guard_"))
+        .collect()
+}
+
+/// PrometheusRule and Grafana dashboard: off by default; when on, every alert and every panel
+/// query names only metrics the server exports (a renamed metric fails here, not in a dark panel).
+fn check_monitoring(case: &str, objects: &[Value]) {
+    let rule = find(objects, "PrometheusRule", "harness-guard");
+    let dashboard = find(objects, "ConfigMap", "harness-guard-dashboard");
+    if case != "extras" {
+        assert!(rule.is_none() && dashboard.is_none(), "{case}: off by default");
+        return;
+    }
+    let exported = exported_metrics();
+    assert!(exported.contains("harness_guard_admission_requests_total"), "{exported:?}");
+    let check = |what: &str, expr: &str| {
+        let used = metrics_in(expr);
+        assert!(!used.is_empty(), "{what} names no harness-guard metric: {expr}");
+        for m in used {
+            assert!(exported.contains(m), "{what} uses {m}, which the server does not export: {expr}");
+        }
+    };
+    let rule = rule.expect("PrometheusRule");
+    assert_eq!(rule["metadata"]["labels"]["release"], "prom");
+    let alerts = rule["spec"]["groups"][0]["rules"].as_array().unwrap();
+    let names: Vec<&str> = alerts.iter().map(|a| a["alert"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "HarnessGuardCertificateExpiringSoon",
+            "HarnessGuardWatchErrors",
+            "HarnessGuardAdmissionErrors",
+            "HarnessGuardViolations"
+        ]
+    );
+    for a in alerts {
+        check(a["alert"].as_str().unwrap(), a["expr"].as_str().unwrap());
+    }
+    let expiry = alerts[0]["expr"].as_str().unwrap();
+    assert!(expiry.contains(&(7 * 86_400).to_string()), "7 days by default: {expiry}");
+
+    let dashboard = dashboard.expect("dashboard ConfigMap");
+    assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1", "the sidecar's label");
+    assert_eq!(dashboard["metadata"]["annotations"]["grafana_folder"], "Platform");
+    let json: Value =
+        serde_json::from_str(dashboard["data"]["harness-guard.json"].as_str().unwrap()).expect("the dashboard is JSON");
+    assert_eq!(json["uid"], "harness-guard");
+    let mut queries = 0;
+    for panel in json["panels"].as_array().unwrap() {
+        let title = panel["title"].as_str().unwrap();
+        let targets = panel["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{title} has no query");
+        for t in targets {
+            check(title, t["expr"].as_str().unwrap());
+            queries += 1;
+        }
+    }
+    let variables = json["templating"]["list"].as_array().unwrap();
+    for v in variables.iter().filter(|v| v["type"] == "query") {
+        check("a dashboard variable", v["query"].as_str().unwrap());
+    }
+    assert!(queries >= 10, "{queries}");
+    let all_exprs = json.to_string();
+    for needed in [
+        "harness_guard_admission_duration_seconds_bucket",
+        "harness_guard_findings_total",
+        "harness_guard_view_objects",
+    ] {
+        assert!(all_exprs.contains(needed), "the dashboard shows {needed}");
+    }
+    let monitor = find(objects, "ServiceMonitor", "harness-guard").unwrap();
+    assert_eq!(monitor["spec"]["endpoints"][0]["scrapeTimeout"], "10s");
+    assert_eq!(monitor["spec"]["endpoints"][0]["metricRelabelings"][0]["action"], "drop");
 }
 
 /// The values platform teams set on every chart (the `platform` case sets them all; the others

@@ -18,7 +18,14 @@ CASES = {
     "namespaced": {"watch": {"namespaces": ["team-a", "team-b"], "labelSelector": "harness-guard.dev/watch=true"}},
     "references": {"webhooks": {"references": {"modelConfigs": True, "configMaps": True, "secrets": True}}},
     "extras": {
-        "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}},
+        "serviceMonitor": {
+            "enabled": True,
+            "labels": {"release": "prom"},
+            "scrapeTimeout": "10s",
+            "metricRelabelings": [{"action": "drop", "sourceLabels": ["__name__"], "regex": "go_.*"}],
+        },
+        "prometheusRule": {"enabled": True, "labels": {"release": "prom"}},
+        "dashboard": {"enabled": True, "annotations": {"grafana_folder": "Platform"}},
         "networkPolicy": {"enabled": True},
         "replicaCount": 1,
         "webhooks": {"harnesses": {"failurePolicy": "Ignore"}, "podMutation": {"enabled": False}},
@@ -51,6 +58,7 @@ MISTYPED = {
     "timeout too long": {"webhooks": {"timeoutSeconds": 45}},
     "no sandbox namespace": {"policy": {"sandbox": {"namespaces": []}}},
     "digest without algorithm": {"image": {"digest": "abcdef"}},
+    "scrape timeout unit": {"serviceMonitor": {"scrapeTimeout": "10"}},
     "probe path": {"probes": {"liveness": {"httpGet": {"path": "/"}}}},
 }
 
