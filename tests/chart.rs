@@ -1,7 +1,11 @@
 //! The Helm chart, rendered and linted by the real Helm engine (helm-python-sdk, Helm v4's
 //! library; no helm binary), then checked here: every rendered object survives a round trip
 //! through its k8s-openapi type (a misspelled field shows up as a difference), and the webhook
-//! rules, selectors, self-exclusion and RBAC verbs are what the chart promises.
+//! rules, selectors, self-exclusion and RBAC verbs are what the chart promises; and a real
+//! kube-apiserver, with the cert-manager and prometheus-operator CRDs installed, accepts every
+//! rendered object of every case (server-side apply, dry run).
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -656,4 +660,54 @@ fn check_case(case: &str, objects: &[Value]) {
         assert!(find(objects, "ServiceMonitor", "harness-guard").is_none(), "{case}: off by default");
         assert!(find(objects, "NetworkPolicy", "harness-guard").is_none(), "{case}: off by default");
     }
+}
+
+/// Every object of every rendered case, server-side applied as a dry run to a real kube-apiserver
+/// with the cert-manager and prometheus-operator CRDs installed: its own schema validation (and
+/// the CRDs' OpenAPI schemas) accept them all.
+#[tokio::test]
+async fn a_real_apiserver_accepts_every_rendered_object() {
+    use kube::api::{Api, DynamicObject, Patch, PatchParams};
+    use kube::discovery::{Discovery, Scope};
+    let Some(plane) = common::envtest::shared() else { return };
+    let client = plane.client().await;
+    let crds = repo("../shared/domain/crds");
+    let mut files = Vec::new();
+    for dir in ["cert-manager", "prometheus-operator"] {
+        for entry in std::fs::read_dir(crds.join(dir)).unwrap() {
+            files.push(entry.unwrap().path());
+        }
+    }
+    common::envtest::install_crds(&client, &files).await;
+    for ns in ["harness-guard", "team-a", "team-b"] {
+        common::envtest::namespace(&client, ns).await;
+    }
+    let discovery = Discovery::new(client.clone()).run().await.unwrap();
+    let rendered = render();
+    let params = PatchParams { dry_run: true, force: true, ..PatchParams::apply("harness-guard-chart-test") };
+    let mut refused = Vec::new();
+    let mut applied = 0;
+    for (case, rendered) in &rendered.cases {
+        for obj in &rendered.objects {
+            let object: DynamicObject = serde_json::from_value(obj.clone()).unwrap();
+            let types = object.types.clone().unwrap();
+            let gvk = kube::api::GroupVersionKind::try_from(&types).unwrap();
+            let (resource, caps) =
+                discovery.resolve_gvk(&gvk).unwrap_or_else(|| panic!("{case}: the apiserver does not serve {gvk:?}"));
+            let name = object.metadata.name.clone().unwrap();
+            let api: Api<DynamicObject> = match caps.scope {
+                Scope::Cluster => Api::all_with(client.clone(), &resource),
+                Scope::Namespaced => {
+                    let ns = object.metadata.namespace.clone().unwrap_or_else(|| "harness-guard".into());
+                    Api::namespaced_with(client.clone(), &ns, &resource)
+                }
+            };
+            match api.patch(&name, &params, &Patch::Apply(&object)).await {
+                Ok(_) => applied += 1,
+                Err(e) => refused.push(format!("{case}: {} {name}: {e}", types.kind)),
+            }
+        }
+    }
+    assert!(refused.is_empty(), "the apiserver refused:\n{}", refused.join("\n"));
+    assert!(applied > 70, "{applied} objects applied");
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod envtest;
 pub mod fake_apiserver;
 pub mod fixtures;
 pub mod process;
