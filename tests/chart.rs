@@ -452,6 +452,13 @@ fn check_platform_values(case: &str, objects: &[Value]) {
         .unwrap_or_else(|e| panic!("{case}: the chart's arguments do not parse: {e}"));
     let harness_guard::config::Command::Serve(serve) = cli.command else { panic!("{case}: not serve") };
     assert_eq!(serve.handshake_timeout_seconds, if platform { 4 } else { 10 }, "{case}: extraArgs");
+    // The certificate writer is told of exactly the configurations the values render (#14 fault 1).
+    let writer = &serve.self_signed;
+    if writer.secret.is_some() {
+        let rendered = |kind: &str| find(objects, kind, "harness-guard").is_some();
+        assert_eq!(writer.validating_webhook.is_some(), rendered("ValidatingWebhookConfiguration"), "{case}");
+        assert_eq!(writer.mutating_webhook.is_some(), rendered("MutatingWebhookConfiguration"), "{case}");
+    }
     let image = c["image"].as_str().unwrap();
     let pulls: Vec<&str> = pod["imagePullSecrets"]
         .as_array()

@@ -82,24 +82,23 @@ impl SelfSigned {
         }
     }
 
-    /// One pass: lead if possible, fix the Secret and caBundles as leader, serve what the Secret holds.
+    /// One pass: lead if possible, renew the Secret as leader, serve what the Secret holds, and
+    /// only then, as leader, write the caBundles: a caBundle must never name a CA before this
+    /// replica can serve a leaf of it, and a caBundle that cannot be written (a configuration
+    /// the chart did not render, an API error) never keeps the certificate from loading.
     pub async fn reconcile(&self, certs: &CertSource, metrics: &Metrics) -> Result<(), kube::Error> {
         let leader = self.elector.try_lead().await?;
         let mut secret = self.secrets.get_opt(&self.secret_name).await?;
         let mut bundle = secret.as_ref().and_then(bundle_from);
-        if leader {
-            if let Some(written) = self.renew_if_due(secret.take(), bundle.as_ref()).await? {
-                bundle = Some(written);
-            }
-            if let Some(bundle) = &bundle {
-                self.ensure_ca_bundles(bundle.ca_cert.as_bytes()).await?;
-            }
+        if leader && let Some(written) = self.renew_if_due(secret.take(), bundle.as_ref()).await? {
+            bundle = Some(written);
         }
         let Some(bundle) = bundle else {
             metrics.cert_check("waiting");
             tracing::info!(secret = %self.secret_name, leader, "waiting for the certificate writer to fill the TLS Secret");
             return Ok(());
         };
+        let ca = bundle.ca_cert.clone();
         let serving = certs.current();
         let (cert, key) = (bundle.cert.into_bytes(), bundle.key.into_bytes());
         let name = Path::new(&self.secret_name);
@@ -113,7 +112,11 @@ impl SelfSigned {
             Err(error) => {
                 metrics.cert_check("refused");
                 tracing::error!(%error, "TLS Secret holds an unusable pair; the previous one keeps serving");
+                return Ok(());
             }
+        }
+        if leader {
+            self.ensure_ca_bundles(ca.as_bytes()).await?;
         }
         Ok(())
     }
@@ -171,21 +174,43 @@ impl SelfSigned {
         }
     }
 
+    /// Writes `ca` into both configurations. One that does not exist (the values did not render
+    /// it) has nothing to patch; it is skipped, with a line in the log, and the other is still
+    /// written.
     async fn ensure_ca_bundles(&self, ca: &[u8]) -> Result<(), kube::Error> {
         if let Some((api, name)) = &self.validating {
-            let config = api.get(name).await?;
-            let current =
-                config.webhooks.iter().flatten().map(|w| (w.name.as_str(), w.client_config.ca_bundle.as_ref()));
-            patch_ca_bundles(api, name, current.collect(), ca).await?;
+            let webhooks = |c: &ValidatingWebhookConfiguration| {
+                c.webhooks.iter().flatten().map(|w| (w.name.clone(), w.client_config.ca_bundle.clone())).collect()
+            };
+            ensure_ca_bundle(api, name, ca, webhooks).await?;
         }
         if let Some((api, name)) = &self.mutating {
-            let config = api.get(name).await?;
-            let current =
-                config.webhooks.iter().flatten().map(|w| (w.name.as_str(), w.client_config.ca_bundle.as_ref()));
-            patch_ca_bundles(api, name, current.collect(), ca).await?;
+            let webhooks = |c: &MutatingWebhookConfiguration| {
+                c.webhooks.iter().flatten().map(|w| (w.name.clone(), w.client_config.ca_bundle.clone())).collect()
+            };
+            ensure_ca_bundle(api, name, ca, webhooks).await?;
         }
         Ok(())
     }
+}
+
+/// The configuration `name`'s webhooks (name, caBundle), each set to `ca`; nothing when there is
+/// no such configuration.
+async fn ensure_ca_bundle<K>(
+    api: &Api<K>,
+    name: &str,
+    ca: &[u8],
+    webhooks: impl Fn(&K) -> Vec<(String, Option<ByteString>)>,
+) -> Result<(), kube::Error>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let Some(config) = api.get_opt(name).await? else {
+        tracing::debug!(config = %name, kind = %K::kind(&()), "no such webhook configuration: nothing to patch");
+        return Ok(());
+    };
+    let current = webhooks(&config);
+    patch_ca_bundles(api, name, current.iter().map(|(w, b)| (w.as_str(), b.as_ref())).collect(), ca).await
 }
 
 /// Sets each webhook's `caBundle` that differs from `ca`, with a JSON patch that first tests each

@@ -161,3 +161,10 @@ namespaceSelector:
 - name: {{ . }}
 {{- end }}
 {{- end }}
+
+{{/* "true" when the values render a ValidatingWebhookConfiguration (webhooks.yaml's condition). */}}
+{{- define "harness-guard.rendersValidating" -}}
+{{- $w := .Values.webhooks }}
+{{- $refs := or $w.references.secrets $w.references.configMaps $w.references.modelConfigs }}
+{{- if or $w.harnesses.enabled $w.pods.enabled $refs }}true{{ end }}
+{{- end }}
