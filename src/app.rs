@@ -30,6 +30,9 @@ pub enum StartError {
     /// Bad policy file.
     #[error(transparent)]
     Policy(#[from] crate::config::PolicyError),
+    /// Self-signed lifetimes that would reissue on every check.
+    #[error(transparent)]
+    Lifetimes(#[from] crate::cluster::selfsigned::LifetimeError),
     /// Certificates could not be made.
     #[error(transparent)]
     Certs(#[from] crate::certs::CertError),
@@ -206,6 +209,7 @@ fn start_certs(
             renew_before: Duration::from_secs(s.renew_before_seconds),
             check_every: Duration::from_secs(s.check_seconds.max(1)),
         };
+        lifetimes.validate()?;
         let manager = SelfSigned {
             secrets: kube::Api::namespaced(client.clone(), ns),
             secret_name: secret.clone(),

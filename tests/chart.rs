@@ -54,6 +54,8 @@ struct Rendered {
     lint: BTreeMap<String, Value>,
     cases: BTreeMap<String, Case>,
     mistyped: BTreeMap<String, Option<String>>,
+    /// Template refusals (`fail`, `required`) by case: the message, or None when it rendered.
+    refused: BTreeMap<String, Option<String>>,
 }
 
 struct Case {
@@ -86,6 +88,7 @@ fn render() -> Rendered {
         lint: serde_json::from_value(doc["lint"].clone()).unwrap(),
         cases,
         mistyped: serde_json::from_value(doc["mistyped"].clone()).unwrap(),
+        refused: serde_json::from_value(doc["refused"].clone()).unwrap(),
     }
 }
 
@@ -317,6 +320,17 @@ fn chart_lints_renders_and_holds_its_promises() {
     for (typo, key) in names {
         let verdict = rendered.mistyped[typo].as_deref();
         assert!(verdict.is_some_and(|v| v.contains(key)), "{typo}: refusal must name {key:?}: {verdict:?}");
+    }
+    // Each pair of values a schema cannot compare is refused by the templates, naming both keys.
+    let refusals = [
+        ("renew before the leaf ends", ["renewBeforeDays (30)", "validityDays (30)"]),
+        ("CA shorter than a leaf's span", ["caValidityDays (395)", "validityDays + renewBeforeDays (395)"]),
+        ("existing account without a name", ["serviceAccount.name is required", "create=false"]),
+    ];
+    assert_eq!(rendered.refused.len(), refusals.len());
+    for (case, needles) in refusals {
+        let message = rendered.refused[case].as_deref().unwrap_or_else(|| panic!("{case}: rendered"));
+        assert!(needles.iter().all(|n| message.contains(n)), "{case}: {message}");
     }
     assert_eq!(rendered.cases.len(), 7);
     for (name, case) in &rendered.cases {

@@ -35,6 +35,48 @@ pub struct Lifetimes {
     pub check_every: Duration,
 }
 
+/// Lifetimes that would make the writer issue on every pass, refused at start.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LifetimeError {
+    /// A fresh serving certificate would already be due for renewal.
+    #[error(
+        "--renew-before-seconds ({renew_before}) must be less than --leaf-validity-seconds ({leaf}): \
+         otherwise every check issues a new serving certificate"
+    )]
+    RenewBeforeTooLong {
+        /// Seconds.
+        renew_before: u64,
+        /// Seconds.
+        leaf: u64,
+    },
+    /// A fresh CA would already be too short-lived to cover a full serving certificate.
+    #[error(
+        "--ca-validity-seconds ({ca}) must be more than --leaf-validity-seconds plus --renew-before-seconds \
+         ({needed}): otherwise every check makes a new CA, and each new CA fails calls until every replica serves it"
+    )]
+    CaTooShort {
+        /// Seconds.
+        ca: u64,
+        /// Leaf plus renew-before, seconds.
+        needed: u64,
+    },
+}
+
+impl Lifetimes {
+    /// Refuses lifetimes under which [`crate::certs::plan`] never answers `Keep`.
+    pub fn validate(&self) -> Result<(), LifetimeError> {
+        let (ca, leaf, renew_before) = (self.ca.as_secs(), self.leaf.as_secs(), self.renew_before.as_secs());
+        if renew_before >= leaf {
+            return Err(LifetimeError::RenewBeforeTooLong { renew_before, leaf });
+        }
+        let needed = leaf.saturating_add(renew_before);
+        if ca <= needed {
+            return Err(LifetimeError::CaTooShort { ca, needed });
+        }
+        Ok(())
+    }
+}
+
 /// The self-signed certificate manager of one replica.
 pub struct SelfSigned {
     /// The TLS Secret, in the release namespace.
@@ -239,4 +281,46 @@ where
     api.patch(name, &PatchParams::default(), &Patch::<()>::Json(patch)).await?;
     tracing::info!(config = name, "caBundle written");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{LifetimeError, Lifetimes};
+    use crate::certs::{Plan, generate_with, plan};
+
+    fn lifetimes(ca: u64, leaf: u64, renew_before: u64) -> Lifetimes {
+        let s = Duration::from_secs;
+        Lifetimes { ca: s(ca), leaf: s(leaf), renew_before: s(renew_before), check_every: s(1) }
+    }
+
+    #[test]
+    fn lifetimes_that_would_reissue_every_pass_are_refused() {
+        assert_eq!(lifetimes(3650, 365, 30).validate(), Ok(()));
+        assert_eq!(
+            lifetimes(3650, 30, 30).validate(),
+            Err(LifetimeError::RenewBeforeTooLong { renew_before: 30, leaf: 30 })
+        );
+        assert_eq!(lifetimes(395, 365, 30).validate(), Err(LifetimeError::CaTooShort { ca: 395, needed: 395 }));
+        assert_eq!(lifetimes(396, 365, 30).validate(), Ok(()));
+    }
+
+    /// What `validate` accepts, `plan` keeps: a freshly issued pair is not reissued at once.
+    #[test]
+    fn accepted_lifetimes_keep_a_fresh_pair() {
+        let names = vec!["harness-guard.harness-guard.svc".to_string()];
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        for (ca, leaf, renew) in [(3650 * 86_400, 365 * 86_400, 30 * 86_400), (400, 100, 50)] {
+            let l = lifetimes(ca, leaf, renew);
+            l.validate().unwrap();
+            let bundle = generate_with(&names, l.ca, l.leaf).unwrap();
+            assert_eq!(plan(Some(&bundle), &names, now, l.renew_before, l.leaf), Plan::Keep, "{ca} {leaf} {renew}");
+        }
+        // And what it refuses would not be kept.
+        let l = lifetimes(120, 100, 50);
+        assert!(l.validate().is_err());
+        let bundle = generate_with(&names, l.ca, l.leaf).unwrap();
+        assert_eq!(plan(Some(&bundle), &names, now, l.renew_before, l.leaf), Plan::NewCa);
+    }
 }

@@ -62,6 +62,21 @@ MISTYPED = {
     "probe path": {"probes": {"liveness": {"httpGet": {"path": "/"}}}},
 }
 
+# Values the schema cannot refuse (they compare two values); the templates must `fail` on each.
+REFUSED = {
+    "renew before the leaf ends": {"certs": {"selfSigned": {"validityDays": 30, "renewBeforeDays": 30}}},
+    "CA shorter than a leaf's span": {"certs": {"selfSigned": {"caValidityDays": 395}}},
+    "existing account without a name": {"serviceAccount": {"create": False}},
+}
+
+
+def render_error(c, values):
+    try:
+        c.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+        return None
+    except Exception as e:  # HelmRenderError: the template's `fail` or `required` message
+        return str(e)
+
 
 def schema_verdict(c, values):
     try:
@@ -72,7 +87,7 @@ def schema_verdict(c, values):
 
 
 def main():
-    out = {"lint": {}, "cases": {}, "mistyped": {}}
+    out = {"lint": {}, "cases": {}, "mistyped": {}, "refused": {}}
     for name, values in CASES.items():
         out["lint"][name] = chart.lint(CHART, values, strict=True, namespace=NAMESPACE)
     c = chart.Chart.load(CHART)
@@ -83,6 +98,8 @@ def main():
         }
     for name, values in MISTYPED.items():
         out["mistyped"][name] = schema_verdict(c, values)
+    for name, values in REFUSED.items():
+        out["refused"][name] = render_error(c, values)
     json.dump(out, sys.stdout)
 
 

@@ -39,7 +39,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "harness-guard.fullname" .) .Values.serviceAccount.name }}
 {{- else }}
-{{- default "default" .Values.serviceAccount.name }}
+{{- required "serviceAccount.name is required with serviceAccount.create=false: name the existing ServiceAccount the pods run as (the chart binds its RBAC to it; the namespace's default account must not get it)" .Values.serviceAccount.name }}
 {{- end }}
 {{- end }}
 
@@ -167,4 +167,21 @@ namespaceSelector:
 {{- $w := .Values.webhooks }}
 {{- $refs := or $w.references.secrets $w.references.configMaps $w.references.modelConfigs }}
 {{- if or $w.harnesses.enabled $w.pods.enabled $refs }}true{{ end }}
+{{- end }}
+
+{{/*
+Refusals a draft-07 schema cannot express (they compare two values). Included by the Deployment,
+so `helm install`, `helm template` and GitOps renders all stop on them.
+*/}}
+{{- define "harness-guard.validateValues" -}}
+{{- if eq .Values.certs.mode "self-signed" }}
+{{- $s := .Values.certs.selfSigned }}
+{{- if ge (int $s.renewBeforeDays) (int $s.validityDays) }}
+{{- fail (printf "certs.selfSigned.renewBeforeDays (%d) must be less than certs.selfSigned.validityDays (%d): otherwise every check issues a new serving certificate" (int $s.renewBeforeDays) (int $s.validityDays)) }}
+{{- end }}
+{{- $needed := add $s.validityDays $s.renewBeforeDays | int }}
+{{- if le (int $s.caValidityDays) $needed }}
+{{- fail (printf "certs.selfSigned.caValidityDays (%d) must be more than validityDays + renewBeforeDays (%d): otherwise every check makes a new CA" (int $s.caValidityDays) $needed) }}
+{{- end }}
+{{- end }}
 {{- end }}
