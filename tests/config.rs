@@ -157,3 +157,29 @@ fn lifetimes_out_of_range_are_refused_at_the_flag() {
         assert!(stderr.contains(flag), "{flag}: {stderr}");
     }
 }
+
+/// Self-signed lifetimes under which every check would issue anew stop the server at start,
+/// before it touches the cluster (the kubeconfig points at a port nothing listens on).
+#[tokio::test]
+async fn self_signed_lifetimes_that_reissue_every_pass_stop_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n\
+         users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n",
+    )
+    .unwrap();
+    let start = |extra: &[&str]| {
+        let mut argv = vec!["--kubeconfig", kubeconfig.to_str().unwrap(), "--self-signed-secret", "tls"];
+        argv.extend_from_slice(extra);
+        harness_guard::app::start(serve_args(&argv), std::future::pending())
+    };
+    let err = start(&["--leaf-validity-seconds", "60", "--renew-before-seconds", "60"]).await.err().unwrap();
+    assert!(err.to_string().contains("--renew-before-seconds (60) must be less than"), "{err}");
+    let err = start(&["--leaf-validity-seconds", "60", "--renew-before-seconds", "30", "--ca-validity-seconds", "90"])
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("--ca-validity-seconds (90) must be more than"), "{err}");
+}
