@@ -107,6 +107,42 @@ fn pods_are_judged_on_create_only() {
     }
 }
 
+/// #14 fault 7: `kubectl debug` adds an ephemeral container through an UPDATE of the
+/// `pods/ephemeralcontainers` subresource; one that pulls a Secret into its environment is refused
+/// like any container of a CREATE, and a harmless debugger passes. The mutating webhook never
+/// touches that subresource.
+#[test]
+fn an_ephemeral_container_cannot_bring_a_secret_into_a_sandbox_pod() {
+    let view = view();
+    let create = fixture("kagent/pod-sandbox-create.validating.json");
+    let debug = |container: Value| {
+        let mut update = create.clone();
+        update["request"]["operation"] = json!("UPDATE");
+        update["request"]["subResource"] = json!("ephemeralcontainers");
+        update["request"]["oldObject"] = create["request"]["object"].clone();
+        update["request"]["object"]["spec"]["ephemeralContainers"] = json!([container]);
+        update
+    };
+    let stealer = debug(json!({"name": "debugger", "image": "busybox", "targetContainerName": "agent",
+                                "envFrom": [{"secretRef": {"name": "litellm-key"}}]}));
+    let a = answer(&view, Webhook::Validate, &stealer);
+    assert_eq!(a["allowed"], false, "{a}");
+    let message = a["status"]["message"].as_str().unwrap();
+    assert!(message.starts_with("Pod openshell/team-a-slackbot: container debugger envFrom[0]"), "{message}");
+    assert!(message.contains("litellm-key"), "{message}");
+
+    let harmless = debug(json!({"name": "debugger", "image": "busybox", "targetContainerName": "agent"}));
+    assert_eq!(answer(&view, Webhook::Validate, &harmless)["allowed"], true);
+    let mut mutate = stealer.clone();
+    mutate["request"]["uid"] = json!("mutate-ephemeral");
+    let a = answer(&view, Webhook::Mutate, &mutate);
+    assert!(a["allowed"] == true && a["patch"].is_null(), "{a}");
+    // Any other subresource UPDATE (status, resize) is not judged.
+    let mut status = stealer.clone();
+    status["request"]["subResource"] = json!("status");
+    assert_eq!(answer(&view, Webhook::Validate, &status)["allowed"], true);
+}
+
 #[test]
 fn the_real_sandbox_pod_fixture_is_patched_idempotently_through_the_review() {
     let view = view();

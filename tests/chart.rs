@@ -258,7 +258,9 @@ fn check_webhook_common(w: &Value, name: &str) {
     assert_eq!(w["clientConfig"]["service"]["namespace"], "harness-guard", "{name}");
 }
 
-fn check_pod_selectors(w: &Value, name: &str, sandbox: &[&str]) {
+/// The pod webhooks' selectors and rules: pod CREATE for both; the validating one also judges
+/// `pods/ephemeralcontainers` UPDATE (`kubectl debug`), the mutating one never patches it.
+fn check_pod_selectors(w: &Value, name: &str, sandbox: &[&str], validating: bool) {
     assert_eq!(
         w["objectSelector"]["matchExpressions"][0],
         serde_json::json!({"key": "agents.x-k8s.io/sandbox-name-hash", "operator": "Exists"}),
@@ -267,11 +269,13 @@ fn check_pod_selectors(w: &Value, name: &str, sandbox: &[&str]) {
     let ns = &w["namespaceSelector"]["matchExpressions"][0];
     assert_eq!(ns["operator"], "In", "{name}");
     assert_eq!(ns["values"], serde_json::json!(sandbox), "{name}");
-    assert_eq!(
-        w["rules"],
-        serde_json::json!([{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"], "scope": "Namespaced"}]),
-        "{name}"
-    );
+    let mut rules = vec![
+        serde_json::json!({"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"], "scope": "Namespaced"}),
+    ];
+    if validating {
+        rules.push(serde_json::json!({"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods/ephemeralcontainers"], "operations": ["UPDATE"], "scope": "Namespaced"}));
+    }
+    assert_eq!(w["rules"], Value::Array(rules), "{name}");
 }
 
 /// The schema's list of rule names is the server's: a rule the chart refuses could not be set.
@@ -568,7 +572,7 @@ fn check_case(case: &str, objects: &[Value]) {
     );
     assert_eq!(harnesses["failurePolicy"], if case == "extras" { "Ignore" } else { "Fail" }, "{case}");
     let pods = webhooks.iter().find(|w| w["name"] == "pods.harness-guard.dev").unwrap();
-    check_pod_selectors(pods, case, &sandbox);
+    check_pod_selectors(pods, case, &sandbox, true);
     let refs = webhooks.iter().find(|w| w["name"] == "references.harness-guard.dev");
     if case == "references" {
         let refs = refs.expect("reference guard webhook");
@@ -592,7 +596,7 @@ fn check_case(case: &str, objects: &[Value]) {
     } else {
         let w = &mutating.expect("mutating")["webhooks"][0];
         check_webhook_common(w, case);
-        check_pod_selectors(w, case, &sandbox);
+        check_pod_selectors(w, case, &sandbox, false);
         assert_eq!(w["reinvocationPolicy"], "IfNeeded", "{case}");
         assert_eq!(w["clientConfig"]["service"]["path"], "/mutate", "{case}");
     }

@@ -115,8 +115,12 @@ pub fn review(webhook: Webhook, req: &Request, view: &impl ClusterView, policy: 
     let route = (webhook, gvk.group.as_str(), gvk.version.as_str(), gvk.kind.as_str());
     let outcome = match route {
         (Webhook::Validate, KAGENT_GROUP, KAGENT_VERSION, AGENT_HARNESS_KIND) => review_harness(req, view, policy),
-        (Webhook::Validate, "", "v1", "Pod") => review_pod(req, policy, |m, s, ns| enforce_pod(m, s, ns, view, policy)),
-        (Webhook::Mutate, "", "v1", "Pod") => review_pod(req, policy, |m, s, ns| mutate_pod(m, s, ns, view, policy)),
+        (Webhook::Validate, "", "v1", "Pod") => {
+            review_pod(req, policy, true, |m, s, ns| enforce_pod(m, s, ns, view, policy))
+        }
+        (Webhook::Mutate, "", "v1", "Pod") => {
+            review_pod(req, policy, false, |m, s, ns| mutate_pod(m, s, ns, view, policy))
+        }
         (Webhook::Validate, "", "v1", "Secret" | "ConfigMap")
         | (Webhook::Validate, KAGENT_GROUP, KAGENT_VERSION, MODEL_CONFIG_KIND) => review_reference(req, view, policy),
         _ => {
@@ -242,6 +246,8 @@ struct SlimPodSpec {
     containers: Vec<SlimContainer>,
     #[serde(default)]
     init_containers: Option<Vec<SlimContainer>>,
+    #[serde(default)]
+    ephemeral_containers: Option<Vec<SlimContainer>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -261,15 +267,29 @@ impl From<SlimContainer> for k8s_openapi::api::core::v1::Container {
     }
 }
 
+impl From<SlimContainer> for k8s_openapi::api::core::v1::EphemeralContainer {
+    fn from(c: SlimContainer) -> Self {
+        Self { name: c.name, env: c.env, env_from: c.env_from, ..Default::default() }
+    }
+}
+
+/// A sandbox pod's CREATE, decided by `decide`; with `ephemeral`, also an UPDATE of its
+/// `ephemeralcontainers` subresource.
 fn review_pod(
     req: &Request,
     policy: &Policy,
+    ephemeral: bool,
     decide: impl FnOnce(&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, &PodSpec, &str) -> Verdict,
 ) -> Result<Verdict, Unreadable> {
-    // Container env is immutable after creation: only a CREATE of the pod itself is judged.
-    let (Some(object), Operation::Create, None) = (&req.object, &req.operation, &req.sub_resource) else {
-        return Ok(Verdict::default());
-    };
+    // Container env is immutable after creation: a CREATE of the pod is judged, and the one way
+    // to add a container later, an UPDATE of `pods/ephemeralcontainers` (`kubectl debug`), whose
+    // object is the whole pod with its ephemeral containers.
+    let Some(object) = &req.object else { return Ok(Verdict::default()) };
+    match (&req.operation, req.sub_resource.as_deref()) {
+        (Operation::Create, None) => {}
+        (Operation::Update, Some("ephemeralcontainers")) if ephemeral => {}
+        _ => return Ok(Verdict::default()),
+    }
     let namespace = req.namespace.as_deref().or(object.metadata.namespace.as_deref()).unwrap_or("");
     // Most pods the apiserver sends are not sandbox pods: they are decided on metadata alone.
     if !crate::core::sandbox::is_sandbox_pod(&object.metadata, namespace, &policy.sandbox) {
@@ -280,6 +300,7 @@ fn review_pod(
     let spec = slim.map(|s| PodSpec {
         containers: s.containers.into_iter().map(Into::into).collect(),
         init_containers: s.init_containers.map(|c| c.into_iter().map(Into::into).collect()),
+        ephemeral_containers: s.ephemeral_containers.map(|c| c.into_iter().map(Into::into).collect()),
         ..Default::default()
     });
     Ok(decide(&object.metadata, &spec.unwrap_or_default(), namespace))

@@ -11,8 +11,9 @@ use super::validate::parse_model_config_ref;
 use super::verdict::Verdict;
 use super::view::{ClusterView, Lookup, ValueDigest};
 
-/// The validating verdict for a pod CREATE. Other pods, and sandbox pods on any other
-/// operation (env is immutable after creation), are allowed untouched.
+/// The validating verdict for a sandbox pod's CREATE, or the UPDATE that adds an ephemeral
+/// container: every container, init container and ephemeral container. Other pods are allowed
+/// untouched.
 pub fn enforce_pod(
     meta: &ObjectMeta,
     spec: &PodSpec,
@@ -34,8 +35,22 @@ pub fn enforce_pod(
     };
     let init = spec.init_containers.iter().flatten().enumerate().map(|(i, c)| (format!("spec.initContainers[{i}]"), c));
     let main = spec.containers.iter().enumerate().map(|(i, c)| (format!("spec.containers[{i}]"), c));
-    let findings: Vec<Finding> =
-        init.chain(main).flat_map(|(path, c)| check_container(c, &path, &pod, &keys, view, policy)).collect();
+    // `kubectl debug` adds an ephemeral container, which can carry env and envFrom like any other.
+    let ephemeral: Vec<(String, Container)> = spec
+        .ephemeral_containers
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, c)| {
+            let (name, env, env_from) = (c.name.clone(), c.env.clone(), c.env_from.clone());
+            (format!("spec.ephemeralContainers[{i}]"), Container { name, env, env_from, ..Default::default() })
+        })
+        .collect();
+    let findings: Vec<Finding> = init
+        .chain(main)
+        .chain(ephemeral.iter().map(|(path, c)| (path.clone(), c)))
+        .flat_map(|(path, c)| check_container(c, &path, &pod, &keys, view, policy))
+        .collect();
     let (guessed, judged): (Vec<_>, Vec<_>) =
         findings.into_iter().partition(|f| f.rule == Rule::PodLiteralKey && matches!(keys, Keys::Any));
     let mut verdict = Verdict::judge(judged, policy);
