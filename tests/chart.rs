@@ -571,6 +571,20 @@ fn check_case(case: &str, objects: &[Value]) {
         "{case}"
     );
     assert_eq!(harnesses["failurePolicy"], if case == "extras" { "Ignore" } else { "Fail" }, "{case}");
+    // The harness webhook judges only the watched namespaces (where it holds a view), and skips
+    // deletes in progress and spec-unchanged UPDATEs (#14 fault 5).
+    let first = &harnesses["namespaceSelector"]["matchExpressions"][0];
+    if case == "namespaced" {
+        assert_eq!(
+            (&first["operator"], &first["values"]),
+            (&Value::from("In"), &serde_json::json!(["team-a", "team-b"]))
+        );
+    } else {
+        assert_eq!(first["operator"], "NotIn", "{case}: every namespace but the protected ones");
+    }
+    let conditions: Vec<&str> =
+        harnesses["matchConditions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(conditions, ["not-own-or-kube-system", "not-being-deleted", "spec-changed"], "{case}");
     let pods = webhooks.iter().find(|w| w["name"] == "pods.harness-guard.dev").unwrap();
     check_pod_selectors(pods, case, &sandbox, true);
     let refs = webhooks.iter().find(|w| w["name"] == "references.harness-guard.dev");
@@ -735,4 +749,85 @@ async fn a_real_apiserver_accepts_every_rendered_object() {
     }
     assert!(refused.is_empty(), "the apiserver refused:\n{}", refused.join("\n"));
     assert!(applied > 70, "{applied} objects applied");
+}
+
+/// #14 fault 5 on a real kube-apiserver: the chart's harness webhook registered as rendered, with
+/// `failurePolicy: Fail` and harness-guard down (its Service does not exist). Writes that
+/// harness-guard would allow anyway never wait for it: kagent removing its finalizer from a harness
+/// being deleted, and an UPDATE that leaves the spec as it was. A spec change is still refused:
+/// nothing unchecked gets in.
+#[tokio::test]
+async fn with_harness_guard_down_cleanup_still_goes_through() {
+    use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration as Config;
+    use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+    use kube::discovery::ApiResource;
+    let Some(plane) = common::envtest::shared() else { return };
+    let client = plane.client().await;
+    let files = ["agentharnesses.kagent.dev.yaml", "modelconfigs.kagent.dev.yaml"]
+        .map(|f| repo(&format!("../shared/domain/crds/{f}")));
+    common::envtest::install_crds(&client, &files).await;
+    let ns = "team-down";
+    common::envtest::namespace(&client, ns).await;
+    let resource = ApiResource {
+        group: "kagent.dev".into(),
+        version: "v1alpha2".into(),
+        api_version: "kagent.dev/v1alpha2".into(),
+        kind: "AgentHarness".into(),
+        plural: "agentharnesses".into(),
+    };
+    let harnesses: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
+    let harness: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "kagent.dev/v1alpha2", "kind": "AgentHarness",
+        "metadata": {"name": "coder", "namespace": ns, "finalizers": ["kagent.dev/finalizer"]},
+        "spec": {"backend": "openclaw", "modelConfigRef": "gpt"}}))
+    .unwrap();
+    harnesses.create(&PostParams::default(), &harness).await.unwrap();
+
+    // Register the rendered configuration, only its harness webhook, under a name of this test's.
+    let rendered = render();
+    let mut config: Config = serde_json::from_value(
+        find(&rendered.cases["self-signed"].objects, "ValidatingWebhookConfiguration", "harness-guard")
+            .unwrap()
+            .clone(),
+    )
+    .unwrap();
+    config.metadata.name = Some("harness-guard-down-test".into());
+    config.webhooks.as_mut().unwrap().retain(|w| w.name == "harnesses.harness-guard.dev");
+    assert_eq!(config.webhooks.as_ref().unwrap()[0].failure_policy.as_deref(), Some("Fail"));
+    let configs: Api<Config> = Api::all(client.clone());
+    configs.create(&PostParams::default(), &config).await.unwrap();
+
+    // The webhook is in force: a spec change is refused because harness-guard cannot be reached.
+    // (The apiserver may take a moment to load the new configuration.)
+    let change = serde_json::json!({"spec": {"description": "changed"}});
+    let mut refused = None;
+    for _ in 0..100 {
+        match harnesses.patch("coder", &PatchParams::default(), &Patch::Merge(&change)).await {
+            Err(kube::Error::Api(e)) => {
+                refused = Some(e.message);
+                break;
+            }
+            Ok(_) => {
+                let undo = serde_json::json!({"spec": {"description": null}});
+                harnesses.patch("coder", &PatchParams::default(), &Patch::Merge(&undo)).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let refused = refused.expect("the harness webhook never came into force");
+    assert!(refused.contains("harnesses.harness-guard.dev"), "{refused}");
+
+    // Metadata only (spec unchanged): goes through.
+    let label = serde_json::json!({"metadata": {"labels": {"team": "down"}}});
+    harnesses.patch("coder", &PatchParams::default(), &Patch::Merge(&label)).await.expect("a label while down");
+    // Delete, then remove the finalizer as kagent would: goes through, and the harness is gone.
+    harnesses.delete("coder", &DeleteParams::default()).await.unwrap();
+    let release = serde_json::json!({"metadata": {"finalizers": null}});
+    harnesses
+        .patch("coder", &PatchParams::default(), &Patch::Merge(&release))
+        .await
+        .expect("finalizer removal while down");
+    assert!(harnesses.get_opt("coder").await.unwrap().is_none(), "the harness is gone");
+    configs.delete("harness-guard-down-test", &DeleteParams::default()).await.unwrap();
 }

@@ -99,9 +99,27 @@ clientConfig:
 {{- end }}
 
 {{- define "harness-guard.matchConditions" -}}
+{{- include "harness-guard.matchConditionsFor" (list . "") }}
+{{- end }}
+
+{{/*
+matchConditions per webhook. Arguments: root, and "harnesses" for the AgentHarness webhook.
+Every expression is guarded for each operation it can see (DELETE has no object, CREATE no
+oldObject): a CEL error under failurePolicy Fail rejects the request. The harness webhook skips
+what it would allow anyway, so with harness-guard down those writes never wait for it: objects
+being deleted (finalizer removal) and UPDATEs that leave the spec as it was (status, metadata).
+*/}}
+{{- define "harness-guard.matchConditionsFor" -}}
+{{- $root := index . 0 }}{{- $webhook := index . 1 }}
 matchConditions:
   - name: not-own-or-kube-system
-    expression: {{ printf "!(request.namespace in %s)" (include "harness-guard.protectedNamespaces" .) | quote }}
+    expression: {{ printf "!(request.namespace in %s)" (include "harness-guard.protectedNamespaces" $root) | quote }}
+  {{- if eq $webhook "harnesses" }}
+  - name: not-being-deleted
+    expression: "object == null || !has(object.metadata.deletionTimestamp)"
+  - name: spec-changed
+    expression: "request.operation != 'UPDATE' || oldObject == null || !has(object.spec) || !has(oldObject.spec) || object.spec != oldObject.spec"
+  {{- end }}
 {{- end }}
 
 {{/* Common fields of every webhook. Argument: root. */}}
@@ -131,6 +149,12 @@ namespaceSelector:
 {{- define "harness-guard.namespaceSelector" -}}
 namespaceSelector:
   matchExpressions:
+    {{- with .Values.watch.namespaces }}
+    # Only the namespaces harness-guard watches: elsewhere it holds no view to judge by.
+    - key: kubernetes.io/metadata.name
+      operator: In
+      values: {{ . | toJson }}
+    {{- end }}
     - key: kubernetes.io/metadata.name
       operator: NotIn
       values: {{ include "harness-guard.protectedNamespaces" . }}
