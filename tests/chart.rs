@@ -668,6 +668,11 @@ fn check_case(case: &str, objects: &[Value]) {
         match (rule.resources.as_deref().unwrap_or_default(), rule.verbs.as_slice()) {
             ([r], [v]) if r == "leases" && v == "create" => assert!(names.is_none()),
             ([r], _) if r == "leases" => assert_eq!(names, Some(vec!["harness-guard".to_string()])),
+            ([r], [v]) if r == "secrets" && v == "create" => {
+                assert!(case != "cert-manager" && case != "provided", "{case}: no Secret write outside self-signed");
+                assert!(names.is_none(), "create cannot be limited by name");
+                assert_eq!(own["metadata"]["namespace"], "harness-guard", "{case}: the release namespace only");
+            }
             ([r], _) if r == "secrets" => {
                 assert!(case != "cert-manager" && case != "provided", "{case}: no Secret write outside self-signed");
                 assert_eq!(names, Some(vec!["harness-guard-tls".to_string()]));
@@ -706,8 +711,6 @@ fn check_case(case: &str, objects: &[Value]) {
 /// the CRDs' OpenAPI schemas) accept them all.
 #[tokio::test]
 async fn a_real_apiserver_accepts_every_rendered_object() {
-    use kube::api::{Api, DynamicObject, Patch, PatchParams};
-    use kube::discovery::{Discovery, Scope};
     let Some(plane) = common::envtest::shared() else { return };
     let client = plane.client().await;
     let crds = repo("../shared/domain/crds");
@@ -721,31 +724,13 @@ async fn a_real_apiserver_accepts_every_rendered_object() {
     for ns in ["harness-guard", "team-a", "team-b"] {
         common::envtest::namespace(&client, ns).await;
     }
-    let discovery = Discovery::new(client.clone()).run().await.unwrap();
     let rendered = render();
-    let params = PatchParams { dry_run: true, force: true, ..PatchParams::apply("harness-guard-chart-test") };
     let mut refused = Vec::new();
     let mut applied = 0;
     for (case, rendered) in &rendered.cases {
-        for obj in &rendered.objects {
-            let object: DynamicObject = serde_json::from_value(obj.clone()).unwrap();
-            let types = object.types.clone().unwrap();
-            let gvk = kube::api::GroupVersionKind::try_from(&types).unwrap();
-            let (resource, caps) =
-                discovery.resolve_gvk(&gvk).unwrap_or_else(|| panic!("{case}: the apiserver does not serve {gvk:?}"));
-            let name = object.metadata.name.clone().unwrap();
-            let api: Api<DynamicObject> = match caps.scope {
-                Scope::Cluster => Api::all_with(client.clone(), &resource),
-                Scope::Namespaced => {
-                    let ns = object.metadata.namespace.clone().unwrap_or_else(|| "harness-guard".into());
-                    Api::namespaced_with(client.clone(), &ns, &resource)
-                }
-            };
-            match api.patch(&name, &params, &Patch::Apply(&object)).await {
-                Ok(_) => applied += 1,
-                Err(e) => refused.push(format!("{case}: {} {name}: {e}", types.kind)),
-            }
-        }
+        let failures = common::envtest::apply(&client, &rendered.objects, "harness-guard", true).await;
+        applied += rendered.objects.len() - failures.len();
+        refused.extend(failures.into_iter().map(|f| format!("{case}: {f}")));
     }
     assert!(refused.is_empty(), "the apiserver refused:\n{}", refused.join("\n"));
     assert!(applied > 70, "{applied} objects applied");
@@ -763,9 +748,7 @@ async fn with_harness_guard_down_cleanup_still_goes_through() {
     use kube::discovery::ApiResource;
     let Some(plane) = common::envtest::shared() else { return };
     let client = plane.client().await;
-    let files = ["agentharnesses.kagent.dev.yaml", "modelconfigs.kagent.dev.yaml"]
-        .map(|f| repo(&format!("../shared/domain/crds/{f}")));
-    common::envtest::install_crds(&client, &files).await;
+    common::envtest::kagent_crds(&client).await;
     let ns = "team-down";
     common::envtest::namespace(&client, ns).await;
     let resource = ApiResource {
@@ -799,19 +782,16 @@ async fn with_harness_guard_down_cleanup_still_goes_through() {
 
     // The webhook is in force: a spec change is refused because harness-guard cannot be reached.
     // (The apiserver may take a moment to load the new configuration.)
-    let change = serde_json::json!({"spec": {"description": "changed"}});
     let mut refused = None;
-    for _ in 0..100 {
+    for attempt in 0..100 {
+        // A different spec each attempt: each is a change the webhook must see.
+        let change = serde_json::json!({"spec": {"description": format!("changed {attempt}")}});
         match harnesses.patch("coder", &PatchParams::default(), &Patch::Merge(&change)).await {
             Err(kube::Error::Api(e)) => {
                 refused = Some(e.message);
                 break;
             }
-            Ok(_) => {
-                let undo = serde_json::json!({"spec": {"description": null}});
-                harnesses.patch("coder", &PatchParams::default(), &Patch::Merge(&undo)).await.unwrap();
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
             Err(e) => panic!("{e}"),
         }
     }
@@ -830,4 +810,59 @@ async fn with_harness_guard_down_cleanup_still_goes_through() {
         .expect("finalizer removal while down");
     assert!(harnesses.get_opt("coder").await.unwrap().is_none(), "the harness is gone");
     configs.delete("harness-guard-down-test", &DeleteParams::default()).await.unwrap();
+}
+
+/// #14 fault 6 on a real kube-apiserver: the TLS Secret is gone (deleted, or never applied by a
+/// GitOps tool); a replica running as the chart's ServiceAccount, with exactly the chart's RBAC
+/// (token from the TokenRequest API), recreates it and turns ready.
+#[tokio::test]
+async fn the_charts_service_account_recreates_a_lost_tls_secret() {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+    use kube::api::{Api, PostParams};
+    let Some(plane) = common::envtest::shared() else { return };
+    let client = plane.client().await;
+    common::envtest::kagent_crds(&client).await;
+    let ns = "harness-guard";
+    common::envtest::namespace(&client, ns).await;
+    // The chart's identity and RBAC, applied for real; no TLS Secret.
+    let rendered = render();
+    let kinds = ["ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"];
+    let identity: Vec<Value> = rendered.cases["self-signed"]
+        .objects
+        .iter()
+        .filter(|o| kinds.contains(&o["kind"].as_str().unwrap()))
+        .cloned()
+        .collect();
+    assert_eq!(common::envtest::apply(&client, &identity, ns, false).await, Vec::<String>::new());
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    assert!(secrets.get_opt("harness-guard-tls").await.unwrap().is_none());
+
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let request: TokenRequest = serde_json::from_value(serde_json::json!({"spec": {"audiences": []}})).unwrap();
+    let token = accounts.create_token_request("harness-guard", &PostParams::default(), &request).await.unwrap();
+    let token = token.status.unwrap().token;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let ca = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(&plane.ca_pem)
+    };
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: '{}', certificate-authority-data: {ca}}}}}]\n\
+             users: [{{name: sa, user: {{token: '{token}'}}}}]\ncontexts: [{{name: c, context: {{cluster: c, user: sa}}}}]\n\
+             current-context: c\n",
+            plane.url
+        ),
+    )
+    .unwrap();
+    let argv = common::envtest::replica_args(&kubeconfig, ns, "harness-guard");
+    let args = common::server::serve_args(&argv.iter().map(String::as_str).collect::<Vec<_>>());
+    let server = common::server::TestServer::start(args).await;
+    server.wait_ready(std::time::Duration::from_secs(30)).await;
+    let secret = secrets.get("harness-guard-tls").await.expect("recreated by the chart's ServiceAccount");
+    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+    drop(server);
 }

@@ -6,19 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::fixtures::repo_file;
 use common::server::{TestServer, eventually, serve_args};
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use serde_json::json;
-
-/// The kagent CRDs the cluster view watches.
-async fn kagent_crds(client: &kube::Client) {
-    let files = ["agentharnesses.kagent.dev.yaml", "modelconfigs.kagent.dev.yaml"]
-        .map(|f| repo_file(&format!("../shared/domain/crds/{f}")));
-    common::envtest::install_crds(client, &files).await;
-}
 
 /// A ValidatingWebhookConfiguration named `name` with two webhooks on Service `ns/harness-guard`
 /// that match nothing (an object selector no object carries): it is there to be patched, not called.
@@ -44,7 +36,7 @@ fn validating(name: &str, ns: &str) -> ValidatingWebhookConfiguration {
 async fn a_webhook_configuration_that_was_not_rendered_keeps_nobody_unready() {
     let Some(plane) = common::envtest::shared() else { return };
     let client = plane.client().await;
-    kagent_crds(&client).await;
+    common::envtest::kagent_crds(&client).await;
     let ns = "hg-one-webhook";
     common::envtest::namespace(&client, ns).await;
     let name = format!("{ns}-config");
@@ -53,27 +45,8 @@ async fn a_webhook_configuration_that_was_not_rendered_keeps_nobody_unready() {
     let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
     assert!(mutating.get_opt(&name).await.unwrap().is_none(), "the values rendered no mutating configuration");
 
-    let kubeconfig = plane.kubeconfig.to_str().unwrap();
-    let args = serve_args(&[
-        "--kubeconfig",
-        kubeconfig,
-        "--self-signed-secret",
-        "harness-guard-tls",
-        "--namespace",
-        ns,
-        "--service",
-        "harness-guard",
-        "--validating-webhook",
-        &name,
-        "--mutating-webhook",
-        &name,
-        "--lease",
-        "harness-guard",
-        "--identity",
-        "replica-0",
-        "--cert-check-seconds",
-        "1",
-    ]);
+    let argv = common::envtest::replica_args(&plane.kubeconfig, ns, &name);
+    let args = serve_args(&argv.iter().map(String::as_str).collect::<Vec<_>>());
     let server = TestServer::start(args).await;
     server.wait_ready(Duration::from_secs(30)).await;
 

@@ -266,3 +266,73 @@ pub async fn namespace(client: &kube::Client, name: &str) {
         Err(e) => panic!("cannot create namespace {name}: {e}"),
     }
 }
+
+/// The kagent CRDs the cluster view watches (AgentHarness, ModelConfig), Established.
+pub async fn kagent_crds(client: &kube::Client) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/domain/crds");
+    let files = ["agentharnesses.kagent.dev.yaml", "modelconfigs.kagent.dev.yaml"].map(|f| dir.join(f));
+    install_crds(client, &files).await;
+}
+
+/// Server-side applies each object (JSON, as rendered) under its own kind, found by discovery;
+/// namespaced ones without a namespace go to `namespace`. With `dry_run` nothing is stored.
+/// Returns the refusals, one line each (`Kind name: error`).
+pub async fn apply(
+    client: &kube::Client,
+    objects: &[serde_json::Value],
+    namespace: &str,
+    dry_run: bool,
+) -> Vec<String> {
+    use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams};
+    use kube::discovery::{Discovery, Scope};
+    let discovery = Discovery::new(client.clone()).run().await.unwrap();
+    let params = PatchParams { dry_run, force: true, ..PatchParams::apply("harness-guard-test") };
+    let mut refused = Vec::new();
+    for obj in objects {
+        let object: DynamicObject = serde_json::from_value(obj.clone()).unwrap();
+        let types = object.types.clone().unwrap();
+        let gvk = GroupVersionKind::try_from(&types).unwrap();
+        let Some((resource, caps)) = discovery.resolve_gvk(&gvk) else {
+            refused.push(format!("{} {:?}: the apiserver does not serve it", types.kind, object.metadata.name));
+            continue;
+        };
+        let name = object.metadata.name.clone().unwrap();
+        let api: Api<DynamicObject> = match caps.scope {
+            Scope::Cluster => Api::all_with(client.clone(), &resource),
+            Scope::Namespaced => {
+                let ns = object.metadata.namespace.clone().unwrap_or_else(|| namespace.to_string());
+                Api::namespaced_with(client.clone(), &ns, &resource)
+            }
+        };
+        if let Err(e) = api.patch(&name, &params, &Patch::Apply(&object)).await {
+            refused.push(format!("{} {name}: {e}", types.kind));
+        }
+    }
+    refused
+}
+
+/// `harness-guard serve` arguments of a self-signed replica in `namespace`, whose webhook
+/// configurations are both named `configs`, checking every second.
+pub fn replica_args(kubeconfig: &Path, namespace: &str, configs: &str) -> Vec<String> {
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    [
+        "--kubeconfig",
+        kubeconfig,
+        "--self-signed-secret",
+        "harness-guard-tls",
+        "--namespace",
+        namespace,
+        "--validating-webhook",
+        configs,
+        "--mutating-webhook",
+        configs,
+        "--lease",
+        "harness-guard",
+        "--identity",
+        "replica-0",
+        "--cert-check-seconds",
+        "1",
+    ]
+    .map(String::from)
+    .to_vec()
+}
