@@ -866,3 +866,81 @@ async fn the_charts_service_account_recreates_a_lost_tls_secret() {
     assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
     drop(server);
 }
+
+/// The values table of `charts/harness-guard/README.md`, made helm-docs style from the `# --`
+/// comments of `values.yaml`: one row per documented key, its type and default read from the
+/// parsed values.
+fn values_table(text: &str) -> String {
+    let values: Value = serde_saphyr::from_str(text).unwrap();
+    let mut rows = Vec::new();
+    let mut stack: Vec<(usize, String)> = Vec::new();
+    let mut doc: Option<String> = None;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if let Some(comment) = trimmed.strip_prefix('#') {
+            let comment = comment.trim();
+            match (comment.strip_prefix("-- "), &mut doc) {
+                (Some(start), _) => doc = Some(start.to_string()),
+                (None, Some(d)) => {
+                    d.push(' ');
+                    d.push_str(comment);
+                }
+                (None, None) => {}
+            }
+            continue;
+        }
+        let Some((key, _)) = trimmed.split_once(':') else { continue };
+        if trimmed.starts_with('-') || key.is_empty() || key.contains(' ') {
+            continue;
+        }
+        while stack.last().is_some_and(|(i, _)| *i >= indent) {
+            stack.pop();
+        }
+        stack.push((indent, key.to_string()));
+        if let Some(description) = doc.take() {
+            let path: Vec<&str> = stack.iter().map(|(_, k)| k.as_str()).collect();
+            let default = path.iter().fold(&values, |v, k| &v[*k]);
+            let kind = match default {
+                Value::Null => "null",
+                Value::Bool(_) => "bool",
+                Value::Number(n) if n.is_i64() || n.is_u64() => "int",
+                Value::Number(_) => "float",
+                Value::String(_) => "string",
+                Value::Array(_) => "list",
+                Value::Object(_) => "object",
+            };
+            let cell = |s: String| s.replace('|', "\\|");
+            rows.push(format!(
+                "| `{}` | {kind} | `{}` | {} |",
+                path.join("."),
+                cell(default.to_string()),
+                cell(description)
+            ));
+        }
+    }
+    format!(
+        "# harness-guard chart\n\nThe admission webhook for kagent AgentHarnesses and OpenShell sandbox pods; see the \
+         project's [README](../../README.md).\n\n```sh\nhelm install harness-guard charts/harness-guard -n harness-guard \
+         --create-namespace\n```\n\n## Values\n\nGenerated from the `# --` comments of `values.yaml` by \
+         `tests/chart.rs` (`UPDATE_GOLDEN=1 cargo test --test chart` rewrites it). `values.schema.json` refuses \
+         unknown keys.\n\n| Key | Type | Default | Description |\n|---|---|---|---|\n{}\n",
+        rows.join("\n")
+    )
+}
+
+/// The chart's README documents every value as `values.yaml` does today: stale, it fails here.
+#[test]
+fn the_values_readme_is_current() {
+    let values = std::fs::read_to_string(repo("charts/harness-guard/values.yaml")).unwrap();
+    let table = values_table(&values);
+    let path = repo("charts/harness-guard/README.md");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &table).unwrap();
+    }
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(current == table, "charts/harness-guard/README.md is stale: UPDATE_GOLDEN=1 cargo test --test chart");
+    for key in ["global.imageRegistry", "image.digest", "prometheusRule.enabled", "dashboard.labels", "probes"] {
+        assert!(table.contains(&format!("| `{key}` |")), "{key} is documented");
+    }
+}
