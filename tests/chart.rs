@@ -546,9 +546,16 @@ fn check_case(case: &str, objects: &[Value]) {
         }
         _ => {
             assert!(args.contains("--self-signed-secret=harness-guard-tls"), "{case}: {args}");
-            let secret = find(objects, "Secret", "harness-guard-tls").expect("empty TLS Secret");
-            assert_eq!(secret["metadata"]["annotations"]["helm.sh/resource-policy"], "keep", "{case}");
+            // #14 fault 3: no key material and no looked-up state in any render. The Lease holder
+            // creates the Secret and owns it, so `helm template | kubectl apply`, Argo CD, Flux and
+            // `helm rollback` have nothing to blank, and no release revision stores the CA key.
+            assert!(find(objects, "Secret", "harness-guard-tls").is_none(), "{case}: the process creates the Secret");
         }
+    }
+    assert!(objects.iter().all(|o| o["kind"] != "Secret"), "{case}: the chart renders no Secret at all");
+    for entry in std::fs::read_dir(repo("charts/harness-guard/templates")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains("lookup \""), "no template renders what it looked up in the cluster");
     }
     // The policy file the chart writes is one the binary accepts.
     let config = find(objects, "ConfigMap", "harness-guard").unwrap();

@@ -53,17 +53,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-caBundle for a webhook configuration. provided: from values. self-signed: whatever the process
-wrote last (kept across upgrades with lookup; the process re-writes it within a minute anyway).
+caBundle for a webhook configuration. provided: from values. self-signed: never rendered (the
+Lease holder writes it at run time; a render that left it empty would blank it under
+`kubectl apply` or a GitOps tool, and one filled by `lookup` is empty there anyway).
 cert-manager: empty, cert-manager's CA injector fills it.
 */}}
 {{- define "harness-guard.caBundle" -}}
-{{- $root := index . 0 }}{{- $kind := index . 1 }}
+{{- $root := index . 0 }}
 {{- if eq $root.Values.certs.mode "provided" }}
 {{- required "certs.provided.caBundle is required with certs.mode=provided" $root.Values.certs.provided.caBundle }}
-{{- else if eq $root.Values.certs.mode "self-signed" }}
-{{- $existing := lookup "admissionregistration.k8s.io/v1" $kind "" (include "harness-guard.fullname" $root) }}
-{{- if $existing }}{{- with (first ($existing.webhooks | default list)) }}{{- .clientConfig.caBundle | default "" }}{{- end }}{{- end }}
 {{- end }}
 {{- end }}
 
