@@ -330,6 +330,8 @@ fn chart_lints_renders_and_holds_its_promises() {
         ("renew before the leaf ends", ["renewBeforeDays (30)", "validityDays (30)"]),
         ("CA shorter than a leaf's span", ["caValidityDays (395)", "validityDays + renewBeforeDays (395)"]),
         ("existing account without a name", ["serviceAccount.name is required", "create=false"]),
+        ("Fail on every Secret", ["failurePolicy=Fail", "watch.labelSelector or watch.namespaces"]),
+        ("set-based selector", ["watch.labelSelector term", "equality-based"]),
     ];
     assert_eq!(rendered.refused.len(), refusals.len());
     for (case, needles) in refusals {
@@ -594,22 +596,37 @@ fn check_case(case: &str, objects: &[Value]) {
     assert_eq!(conditions, ["not-own-or-kube-system", "not-being-deleted", "spec-changed"], "{case}");
     let pods = webhooks.iter().find(|w| w["name"] == "pods.harness-guard.dev").unwrap();
     check_pod_selectors(pods, case, &sandbox, true);
+    // The reference guards: ModelConfigs in one entry, Secrets and ConfigMaps in another scoped
+    // by watch.labelSelector as an objectSelector, as the view watches them (#14 fault 5).
     let refs = webhooks.iter().find(|w| w["name"] == "references.harness-guard.dev");
+    let data = webhooks.iter().find(|w| w["name"] == "references-data.harness-guard.dev");
     if case == "references" {
-        let refs = refs.expect("reference guard webhook");
-        assert_eq!(refs["failurePolicy"], "Ignore", "{case}");
-        let resources: Vec<&str> =
-            refs["rules"].as_array().unwrap().iter().map(|r| r["resources"][0].as_str().unwrap()).collect();
-        assert_eq!(resources, ["secrets", "configmaps", "modelconfigs"], "{case}");
-        assert!(
-            refs["rules"]
+        let resources = |w: &Value| -> Vec<String> {
+            w["rules"].as_array().unwrap().iter().map(|r| r["resources"][0].as_str().unwrap().to_string()).collect()
+        };
+        let (refs, data) = (refs.expect("ModelConfig guard"), data.expect("Secret/ConfigMap guard"));
+        assert_eq!(resources(refs), ["modelconfigs"]);
+        assert_eq!(resources(data), ["secrets", "configmaps"]);
+        for w in [refs, data] {
+            assert_eq!(w["failurePolicy"], "Ignore", "{case}");
+            let ops = w["rules"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .all(|r| r["operations"] == serde_json::json!(["UPDATE", "DELETE"]))
+                .all(|r| r["operations"] == serde_json::json!(["UPDATE", "DELETE"]));
+            assert!(ops, "{case}");
+        }
+        assert!(refs.get("objectSelector").is_none(), "ModelConfigs are watched unlabelled");
+        assert_eq!(
+            data["objectSelector"]["matchExpressions"],
+            serde_json::json!([
+                {"key": "harness-guard.dev/watch", "operator": "In", "values": ["true"]},
+                {"key": "tier", "operator": "NotIn", "values": ["test"]},
+                {"key": "legacy", "operator": "DoesNotExist"}
+            ])
         );
     } else {
-        assert!(refs.is_none(), "{case}: the reference guard is off by default");
+        assert!(refs.is_none() && data.is_none(), "{case}: the reference guard is off by default");
     }
     let mutating = find(objects, "MutatingWebhookConfiguration", "harness-guard");
     if case == "extras" {

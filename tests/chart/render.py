@@ -16,7 +16,10 @@ CASES = {
     "cert-manager": {"certs": {"mode": "cert-manager"}},
     "provided": {"certs": {"mode": "provided", "provided": {"secretName": "my-tls", "caBundle": "LS0tLS1CRUdJTg=="}}},
     "namespaced": {"watch": {"namespaces": ["team-a", "team-b"], "labelSelector": "harness-guard.dev/watch=true"}},
-    "references": {"webhooks": {"references": {"modelConfigs": True, "configMaps": True, "secrets": True}}},
+    "references": {
+        "webhooks": {"references": {"modelConfigs": True, "configMaps": True, "secrets": True}},
+        "watch": {"labelSelector": "harness-guard.dev/watch=true, tier!=test, !legacy"},
+    },
     "extras": {
         "serviceMonitor": {
             "enabled": True,
@@ -67,6 +70,8 @@ REFUSED = {
     "renew before the leaf ends": {"certs": {"selfSigned": {"validityDays": 30, "renewBeforeDays": 30}}},
     "CA shorter than a leaf's span": {"certs": {"selfSigned": {"caValidityDays": 395}}},
     "existing account without a name": {"serviceAccount": {"create": False}},
+    "Fail on every Secret": {"webhooks": {"references": {"secrets": True, "failurePolicy": "Fail"}}},
+    "set-based selector": {"webhooks": {"references": {"secrets": True}}, "watch": {"labelSelector": "env in (a,b)"}},
 }
 
 

@@ -207,3 +207,31 @@ so `helm install`, `helm template` and GitOps renders all stop on them.
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+watch.labelSelector as an objectSelector (equality-based terms: k=v, k==v, k!=v, k, !k), so the
+Secret/ConfigMap guard sees exactly what the view watches. Set-based terms are refused.
+*/}}
+{{- define "harness-guard.objectSelector" -}}
+{{- $selector := .Values.watch.labelSelector | trim }}
+{{- if $selector }}
+objectSelector:
+  matchExpressions:
+  {{- range $term := splitList "," $selector }}
+  {{- $t := trim $term }}
+  {{- if contains "!=" $t }}
+  {{- $kv := splitList "!=" $t }}
+    - {key: {{ first $kv | trim | quote }}, operator: NotIn, values: [{{ last $kv | trim | quote }}]}
+  {{- else if contains "=" $t }}
+  {{- $kv := splitList "=" (replace "==" "=" $t) }}
+    - {key: {{ first $kv | trim | quote }}, operator: In, values: [{{ last $kv | trim | quote }}]}
+  {{- else if regexMatch "^![A-Za-z0-9./_-]+$" $t }}
+    - {key: {{ trimPrefix "!" $t | quote }}, operator: DoesNotExist}
+  {{- else if regexMatch "^[A-Za-z0-9./_-]+$" $t }}
+    - {key: {{ $t | quote }}, operator: Exists}
+  {{- else }}
+  {{- fail (printf "watch.labelSelector term %q: only equality-based terms (k=v, k!=v, k, !k) can scope the Secret/ConfigMap webhook" $t) }}
+  {{- end }}
+  {{- end }}
+{{- end }}
+{{- end }}
