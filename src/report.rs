@@ -148,12 +148,11 @@ pub fn junit(reports: &[Report], origins: &Origins) -> String {
             w.create_element("testsuite").with_attributes(attrs).write_inner_content(|w| {
                 for r in reports {
                     let name = format!("{} {}", r.kind, r.object);
-                    let (file, line) = origin(origins, r)
-                        .map_or((String::new(), String::new()), |o| (o.file.clone(), o.line.to_string()));
+                    let origin = origin(origins, r).map(|o| (o.file.as_str(), o.line.to_string()));
                     let mut case =
                         w.create_element("testcase").with_attributes([("classname", r.kind), ("name", name.as_str())]);
-                    if !file.is_empty() {
-                        case = case.with_attributes([("file", file.as_str()), ("line", line.as_str())]);
+                    if let Some((file, line)) = &origin {
+                        case = case.with_attributes([("file", *file), ("line", line.as_str())]);
                     }
                     let denied = lines(r, &[Outcome::Deny]);
                     let other = lines(r, &[Outcome::Warn, Outcome::Note]);

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use harness_guard::core::index::{Index, Key};
+use harness_guard::core::index::{Index, Key, OtherRoutes};
 use harness_guard::core::model::{AgentHarness, ModelConfig};
 use harness_guard::core::view::{Digester, SecretValues, Target, ValueSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -152,17 +152,24 @@ fn gateway_routes_follow_model_configs_and_keys() {
     ));
     let mine = route_id("openai", Some("m"), &d.digest(b"sk-1"));
     let me = key("team-a", "new");
-    assert_eq!(index.other_routes(mine, &me, &served, 3), (vec![], 0, 1), "y runs on another key");
+    assert_eq!(
+        index.other_routes(mine, &me, &served, 3),
+        OtherRoutes { elsewhere: 1, ..Default::default() },
+        "y runs on another key"
+    );
     // b's Secret now holds the same key: one route.
     index.apply_secret(&key("team-a", "two"), Some(&secret(&d, "team-a", "two", &[("K", "sk-1")])));
-    assert_eq!(index.other_routes(mine, &me, &served, 3), (vec![], 0, 0));
+    assert_eq!(index.other_routes(mine, &me, &served, 3), OtherRoutes::default());
     // x (team-a) moves to another model: named, being in the same namespace.
     let mut other = model("team-a", "a", "one", "K");
     other.spec.model = Some("other".into());
     index.apply_model_config(&other, Some(&k1));
-    assert_eq!(index.other_routes(mine, &me, &served, 3), (vec![key("team-a", "x")], 0, 0));
+    assert_eq!(
+        index.other_routes(mine, &me, &served, 3),
+        OtherRoutes { here: vec![key("team-a", "x")], ..Default::default() }
+    );
     // A type the gateway does not serve sets no route.
-    assert_eq!(index.other_routes(mine, &me, &|p: &str| p != "openai", 3), (vec![], 0, 0));
+    assert_eq!(index.other_routes(mine, &me, &|p: &str| p != "openai", 3), OtherRoutes::default());
     index.delete_harness(&key("team-a", "x"));
-    assert_eq!(index.other_routes(mine, &me, &served, 3), (vec![], 0, 0));
+    assert_eq!(index.other_routes(mine, &me, &served, 3), OtherRoutes::default());
 }

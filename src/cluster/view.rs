@@ -16,7 +16,7 @@ use std::sync::{Arc, RwLock};
 use kube::runtime::watcher::Event;
 use tokio::sync::watch;
 
-use crate::core::index::{Index, Key, key_of};
+use crate::core::index::{Index, Key, OtherRoutes, key_of};
 use crate::core::model::{AgentHarness, ModelConfig};
 use crate::core::policy::WatchPolicy;
 use crate::core::view::{ClusterView, ConfigMapValues, Digester, Lookup, SecretValues, Target, ValueDigest};
@@ -401,13 +401,7 @@ impl ClusterView for View {
         self.index().is_model_key(digest)
     }
 
-    fn gateway_routes(
-        &self,
-        mine: u64,
-        me: &Key,
-        served: &dyn Fn(&str) -> bool,
-        names: usize,
-    ) -> (Vec<Key>, usize, usize) {
+    fn gateway_routes(&self, mine: u64, me: &Key, served: &dyn Fn(&str) -> bool, names: usize) -> OtherRoutes {
         self.index().other_routes(mine, me, served, names)
     }
 

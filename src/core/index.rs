@@ -159,6 +159,17 @@ fn harness_targets(h: &AgentHarness) -> (Option<String>, Vec<String>, Vec<String
     (model_config, secrets, config_maps, sandbox_names(h).collect())
 }
 
+/// Live OpenShell harnesses on another gateway route than a harness's own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OtherRoutes {
+    /// Some of those in the harness's namespace, by key.
+    pub here: Vec<Key>,
+    /// How many more there are in that namespace.
+    pub more_here: usize,
+    /// How many there are in other namespaces.
+    pub elsewhere: usize,
+}
+
 impl Index {
     /// Records (or re-records) a harness.
     pub fn apply_harness(&mut self, h: &AgentHarness) {
@@ -298,16 +309,9 @@ impl Index {
     }
 
     /// The live OpenShell harnesses (on a route of a provider type `served` accepts) whose route is
-    /// not `mine`, `me` left out: up to `names` of those in `me`'s namespace by key, how many more
-    /// there, and how many elsewhere. Costs the number of provider types and of harnesses in that
-    /// namespace, not the cluster's.
-    pub fn other_routes(
-        &self,
-        mine: u64,
-        me: &Key,
-        served: &dyn Fn(&str) -> bool,
-        names: usize,
-    ) -> (Vec<Key>, usize, usize) {
+    /// not `mine`, `me` left out, counted as [`OtherRoutes`] with up to `names` shown. Costs the
+    /// number of provider types and of harnesses in `me`'s namespace, not the cluster's.
+    pub fn other_routes(&self, mine: u64, me: &Key, served: &dyn Fn(&str) -> bool, names: usize) -> OtherRoutes {
         let live: usize = self.provider_users.iter().filter(|(p, _)| served(p)).map(|(_, n)| n).sum();
         let same = self.route_users.get(&mine).copied().unwrap_or(0);
         let me_id = id_of(me);
@@ -326,7 +330,7 @@ impl Index {
         let shown: Vec<Key> = here.by_ref().take(names).map(|id| key_from(id)).collect();
         let more_here = here.count();
         let elsewhere = others.saturating_sub(shown.len() + more_here);
-        (shown, more_here, elsewhere)
+        OtherRoutes { here: shown, more_here, elsewhere }
     }
 
     /// Harnesses whose sandbox is named `sandbox`.

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::finding::{Cause, Detail, Finding, Kind, ObjectRef};
-use super::index::Key;
+use super::index::{Key, OtherRoutes};
 use super::model::{AgentHarness, ModelConfig};
 use super::policy::{Policy, Rule};
 use super::validate::{check_harness, parse_model_config_ref};
@@ -186,13 +186,7 @@ impl<V: ClusterView> ClusterView for Overlay<'_, V> {
     fn sizes(&self) -> Vec<(&'static str, usize)> {
         self.base.sizes()
     }
-    fn gateway_routes(
-        &self,
-        mine: u64,
-        me: &Key,
-        served: &dyn Fn(&str) -> bool,
-        names: usize,
-    ) -> (Vec<Key>, usize, usize) {
+    fn gateway_routes(&self, mine: u64, me: &Key, served: &dyn Fn(&str) -> bool, names: usize) -> OtherRoutes {
         self.base.gateway_routes(mine, me, served, names)
     }
     fn worker_pool(&self, namespace: &str, name: &str) -> Lookup<()> {

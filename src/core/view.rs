@@ -214,13 +214,12 @@ pub trait ClusterView {
     /// visible (no CRD in the cluster, none in the `check` input).
     fn worker_pool(&self, namespace: &str, name: &str) -> Lookup<()>;
     /// The live OpenShell harnesses on another gateway route than `mine` (of provider types
-    /// `served` accepts), `me` left out: up to `names` in `me`'s namespace, how many more there,
-    /// and how many elsewhere.
+    /// `served` accepts), `me` left out, with up to `names` in `me`'s namespace shown.
     fn gateway_routes(
         &self,
         mine: u64,
         me: &super::index::Key,
         served: &dyn Fn(&str) -> bool,
         names: usize,
-    ) -> (Vec<super::index::Key>, usize, usize);
+    ) -> super::index::OtherRoutes;
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use harness_guard::cluster::ingest::Ingest;
-use harness_guard::core::index::Index;
+use harness_guard::core::index::{Index, OtherRoutes};
 use harness_guard::core::model::{AgentHarness, ModelConfig};
 use harness_guard::core::policy::WatchPolicy;
 use harness_guard::core::view::{ClusterView, ConfigMapValues, Digester, Lookup, SecretValues, Target, ValueDigest};
@@ -119,13 +119,7 @@ impl ClusterView for MapView {
             Some(_) => Lookup::Missing,
         }
     }
-    fn gateway_routes(
-        &self,
-        mine: u64,
-        me: &Key,
-        served: &dyn Fn(&str) -> bool,
-        names: usize,
-    ) -> (Vec<Key>, usize, usize) {
+    fn gateway_routes(&self, mine: u64, me: &Key, served: &dyn Fn(&str) -> bool, names: usize) -> OtherRoutes {
         self.index.other_routes(mine, me, served, names)
     }
     fn sizes(&self) -> Vec<(&'static str, usize)> {

@@ -3,7 +3,7 @@
 
 use super::{ModelKey, parse_model_config_ref, resolve_key, url_host};
 use crate::core::finding::{Cause, Detail, Finding, Hop, Kind, ObjectRef, Refusal, data_field};
-use crate::core::index::route_id;
+use crate::core::index::{OtherRoutes, route_id};
 use crate::core::model::{AgentHarness, ModelConfig, Runtime};
 use crate::core::names::inference_upstream;
 use crate::core::policy::{Policy, Rule};
@@ -226,7 +226,7 @@ fn check_shared_gateway(
 ) {
     let me = (harness.namespace().to_string(), harness.metadata.name.clone().unwrap_or_default());
     let served = |provider: &str| policy.openshell.serves(provider);
-    let (here, more_here, elsewhere) = view.gateway_routes(route, &me, &served, NAMES_SHOWN);
+    let OtherRoutes { here, more_here, elsewhere } = view.gateway_routes(route, &me, &served, NAMES_SHOWN);
     if here.is_empty() && elsewhere == 0 {
         return;
     }
