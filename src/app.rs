@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use crate::certs::{Bundle, CA_CERT, CA_KEY, CertError, Plan, TLS_CERT, TLS_KEY, generate, plan};
 use crate::cluster::audit::{Auditor, Events};
 use crate::cluster::lease::Elector;
+use crate::cluster::openreports::Reports;
 use crate::cluster::selfsigned::{Lifetimes, SelfSigned};
 use crate::cluster::view::View;
 use crate::cluster::{manifests, watch as watchers};
@@ -135,8 +136,18 @@ pub async fn start(
             None
         }
     };
-    let auditor = Auditor::new(view.clone(), policy.clone(), metrics.clone(), events);
-    let audit_task = tokio::spawn(auditor.run(Duration::from_millis(500)));
+    let resync = Duration::from_secs(args.audit_resync_seconds);
+    let reports = match (&events, args.openreports) {
+        (Some(events), true) => {
+            Some(Reports::new(events.client.clone(), metrics.clone(), events.namespaces.clone(), resync))
+        }
+        _ => None,
+    };
+    let mut auditor = Auditor::new(view.clone(), policy.clone(), metrics.clone(), events);
+    if let Some(reports) = reports {
+        auditor = auditor.with_reports(reports);
+    }
+    let audit_task = tokio::spawn(auditor.run(Duration::from_millis(500), resync));
     {
         let (view, readiness) = (view.clone(), readiness.clone());
         tokio::spawn(async move {

@@ -145,6 +145,20 @@ pub struct ServeArgs {
     /// Seconds between checks of the certificate files (file events also trigger a check).
     #[arg(long, env = "HARNESS_GUARD_CERT_POLL_SECONDS", default_value_t = 10)]
     pub cert_poll_seconds: u64,
+    /// Write the continuous audit's results as OpenReports `Report` objects (one per namespace
+    /// holding AgentHarnesses; Lease holder only) whenever the openreports.io CRDs are installed.
+    /// Cluster mode only; `--openreports=false` turns it off.
+    #[arg(long, env = "HARNESS_GUARD_OPENREPORTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub openreports: bool,
+    /// Seconds between full audit passes when nothing changes; also how soon OpenReports CRDs
+    /// installed after start are found.
+    #[arg(
+        long,
+        env = "HARNESS_GUARD_AUDIT_RESYNC_SECONDS",
+        default_value_t = 300,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub audit_resync_seconds: u64,
     /// Self-signed mode (cluster only): keep the CA and serving pair in this TLS Secret of the
     /// release namespace, shared by all replicas, and write the CA into the webhook configurations.
     #[command(flatten)]

@@ -154,7 +154,14 @@ pub struct Metrics {
     violations: Family<RuleOnly, Gauge>,
     audit_passes: Counter,
     cert_checks: Family<ResultLabels, Counter>,
+    report_writes: Family<ReportWriteLabels, Counter>,
     log_dropped: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReportWriteLabels {
+    operation: &'static str,
+    result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -237,6 +244,12 @@ impl Metrics {
         );
         let audit_passes = Counter::default();
         registry.register("audit_passes", "Continuous audit passes completed", audit_passes.clone());
+        let report_writes = Family::default();
+        registry.register(
+            "report_writes",
+            "OpenReports Report writes by operation (apply, delete) and result (ok, error)",
+            report_writes.clone(),
+        );
         Self {
             registry,
             requests,
@@ -251,6 +264,7 @@ impl Metrics {
             violations,
             audit_passes,
             cert_checks,
+            report_writes,
             log_dropped,
         }
     }
@@ -298,6 +312,12 @@ impl Metrics {
     /// Counts a completed continuous audit pass.
     pub fn audit_pass(&self) {
         self.audit_passes.inc();
+    }
+
+    /// Counts one write of an OpenReports Report: `operation` apply or delete, `ok` or not.
+    pub fn report_write(&self, operation: &'static str, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.report_writes.get_or_create(&ReportWriteLabels { operation, result }).inc();
     }
 
     /// Counts a refused request.

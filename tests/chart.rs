@@ -468,10 +468,14 @@ fn check_platform_values(case: &str, objects: &[Value]) {
     let pod = &template["spec"];
     let c = &pod["containers"][0];
     let args: Vec<String> = serde_json::from_value(c["args"].clone()).unwrap();
+    let args_text = args.join(" ");
     let cli = harness_guard::config::Cli::try_parse_from(std::iter::once("harness-guard".to_string()).chain(args))
         .unwrap_or_else(|e| panic!("{case}: the chart's arguments do not parse: {e}"));
     let harness_guard::config::Command::Serve(serve) = cli.command else { panic!("{case}: not serve") };
     assert_eq!(serve.handshake_timeout_seconds, if platform { 4 } else { 10 }, "{case}: extraArgs");
+    // The Lease the Role names, in every certificate mode (it elects the audit's writer too).
+    assert!(args_text.contains("--lease=harness-guard"), "{case}: {args_text}");
+    assert_eq!(serve.openreports, !platform, "{case}: openreports.enabled");
     // The certificate writer is told of exactly the configurations the values render (#14 fault 1).
     let writer = &serve.self_signed;
     if writer.secret.is_some() {
@@ -665,12 +669,20 @@ fn check_case(case: &str, objects: &[Value]) {
     } else {
         vec![find(objects, "ClusterRole", "harness-guard-read").expect("read ClusterRole")]
     };
+    let (mut reports_granted, mut pools_granted) = (false, false);
     for role in reads {
         for rule in read_rules(role) {
             let resources = rule.resources.clone().unwrap_or_default();
-            let expected: &[&str] =
-                if resources == ["events"] { &["create", "patch", "list"] } else { &["get", "list", "watch"] };
+            let expected: &[&str] = match resources.as_slice() {
+                [r] if r == "events" => &["create", "patch", "list"],
+                // Its own OpenReports (#17 §1), written server-side and removed with the last harness.
+                [r] if r == "reports" => &["get", "list", "create", "patch", "delete"],
+                _ => &["get", "list", "watch"],
+            };
             assert_eq!(rule.verbs, expected, "{case}: {resources:?}");
+            reports_granted |=
+                resources == ["reports"] && rule.api_groups.as_deref() == Some(&["openreports.io".into()]);
+            pools_granted |= resources == ["workerpools"] && rule.api_groups.as_deref() == Some(&["ate.dev".into()]);
             assert!(rule.resource_names.is_none());
             assert!(resources.iter().all(|r| {
                 [
@@ -681,11 +693,17 @@ fn check_case(case: &str, objects: &[Value]) {
                     "events",
                     "externalsecrets",
                     "sealedsecrets",
+                    "workerpools",
+                    "reports",
                 ]
                 .contains(&r.as_str())
             }));
         }
     }
+    // The WorkerPool watch (rule worker-pool) can list what it watches; the Reports are granted
+    // exactly when they are written.
+    assert!(pools_granted, "{case}: WorkerPools readable");
+    assert_eq!(reports_granted, case != "platform", "{case}: openreports.enabled grants Reports");
     let own = find(objects, "Role", "harness-guard-self").expect("own Role");
     for rule in rules_of(own) {
         let names = rule.resource_names.clone();

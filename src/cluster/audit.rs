@@ -5,6 +5,7 @@
 //! fingerprint of the violations' identities (rule, place, cause; never their wording), which
 //! each Event carries as a label: a replica that takes the Lease (after a restart or a leader
 //! change) reads back what was already reported instead of reporting every harness again.
+//! With OpenReports on, each pass also hands every harness's results to [`Reports`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -17,12 +18,14 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, PostParams};
 
 use super::lease::Elector;
+use super::openreports::Reports;
 use super::view::View;
 use crate::core::finding::Finding;
 use crate::core::index::{Key, key_of};
 use crate::core::message::render;
 use crate::core::model::AgentHarness;
 use crate::core::names::KAGENT_API_VERSION;
+use crate::core::openreports::{Stamp, harness_results, reports};
 use crate::core::policy::Policy;
 use crate::core::validate::{Change, validate_harness};
 use crate::core::view::ClusterView;
@@ -51,6 +54,8 @@ pub struct Auditor {
     policy: Arc<Policy>,
     metrics: Arc<Metrics>,
     events: Option<Events>,
+    /// The OpenReports writer, when turned on (it writes only while `events`' elector leads).
+    reports: Option<Reports>,
     /// What each harness's violations looked like when last reported.
     reported: HashMap<Key, String>,
     /// True while this replica held the Lease at the last pass.
@@ -78,20 +83,32 @@ pub fn fingerprint(uid: Option<&str>, denials: &[Finding]) -> String {
 impl Auditor {
     /// An auditor; without `events` it only keeps the metric.
     pub fn new(view: Arc<View>, policy: Arc<Policy>, metrics: Arc<Metrics>, events: Option<Events>) -> Self {
-        Self { view, policy, metrics, events, reported: HashMap::new(), leading: false }
+        Self { view, policy, metrics, events, reports: None, reported: HashMap::new(), leading: false }
     }
 
-    /// Audits once the view is synced, then after every change (bursts coalesced by `debounce`).
-    pub async fn run(mut self, debounce: Duration) {
+    /// Also keeps OpenReports (written only when there is an elector to lead, in `events`).
+    pub fn with_reports(mut self, reports: Reports) -> Self {
+        self.reports = Some(reports);
+        self
+    }
+
+    /// Audits once the view is synced, then after every change (bursts coalesced by `debounce`)
+    /// and every `resync` when nothing changes.
+    pub async fn run(mut self, debounce: Duration, resync: Duration) {
         let mut changes = self.view.changes();
         self.view.wait_until_ready().await;
         loop {
             changes.borrow_and_update();
             self.audit_once().await;
-            if changes.changed().await.is_err() {
-                return;
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(debounce).await;
+                }
+                () = tokio::time::sleep(resync) => {}
             }
-            tokio::time::sleep(debounce).await;
         }
     }
 
@@ -102,8 +119,14 @@ impl Auditor {
         let total = harnesses.len();
         let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
         let mut broken: HashMap<Key, (Arc<AgentHarness>, Vec<Finding>, String)> = HashMap::new();
+        let mut results = Vec::new();
+        let now = Timestamp::now();
+        let now = Stamp { seconds: now.as_second(), nanos: now.subsec_nanosecond() };
         for h in harnesses {
             let verdict = validate_harness(&h, Change::Create, self.view.as_ref(), &self.policy);
+            if self.reports.is_some() {
+                results.push((h.namespace().to_string(), harness_results(&h, &verdict, &self.policy, now)));
+            }
             if verdict.allowed() {
                 continue;
             }
@@ -147,6 +170,13 @@ impl Auditor {
             }
         }
         self.reported = next;
+        if let Some(writer) = &mut self.reports {
+            let (desired, trimmed) = reports(results);
+            if !trimmed.is_empty() {
+                tracing::warn!(namespaces = ?trimmed, "reports too large for one object: passing results left out");
+            }
+            writer.sync(desired, self.leading).await;
+        }
         self.metrics.audit_pass();
         broken.len()
     }

@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod lease;
 pub mod list;
 pub mod manifests;
+pub mod openreports;
 pub mod producers;
 pub mod selfsigned;
 pub mod view;

@@ -9,6 +9,7 @@ pub mod message;
 pub mod model;
 pub mod mutate;
 pub mod names;
+pub mod openreports;
 pub mod policy;
 pub mod reduce;
 pub mod references;

@@ -47,6 +47,7 @@ CASES = {
         "service": {"annotations": {"example.com/owner": "platform"}},
         "hostNetwork": True,
         "podDisruptionBudget": {"unhealthyPodEvictionPolicy": "AlwaysAllow"},
+        "openreports": {"enabled": False},
     },
 }
 
