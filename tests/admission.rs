@@ -175,6 +175,13 @@ fn an_unreadable_sandbox_pod_is_refused_by_validate_and_never_by_mutate() {
     // The same pod on /validate: a 400 naming the object, so the apiserver refuses it.
     let mut validating = fixture("kagent/pod-sandbox-create.validating.json");
     validating["request"]["object"]["spec"]["containers"] = json!("not a list");
+    let req = parse(&serde_json::to_vec(&validating).unwrap()).unwrap();
+    let reviewed = review(Webhook::Validate, &req, &view, &policy);
+    // Counted and logged as the refusal the user sees, not as "allowed".
+    assert_eq!(reviewed.verdict.verdict_label(), "denied");
+    let findings: Vec<_> =
+        harness_guard::admission::findings(&reviewed.verdict).map(|(f, a)| (f.rule, f.cause, a)).collect();
+    assert_eq!(findings, [(Rule::Unreadable, Cause::Unreadable, "deny")]);
     let a = answer(&view, Webhook::Validate, &validating);
     assert_eq!(a["allowed"], false, "{a}");
     assert_eq!(a["status"]["code"], 400);

@@ -141,10 +141,13 @@ pub fn review(webhook: Webhook, req: &Request, view: &impl ClusterView, policy: 
             Reviewed { response: respond(req, &verdict), verdict, unhandled: false }
         }
         Err(unreadable) => {
-            let message = render(&unreadable.finding());
+            let finding = unreadable.finding();
+            let message = render(&finding);
             let mut response = AdmissionResponse::from(req).deny(&message);
             response.result = status(400, "BadRequest", message);
-            Reviewed { response, verdict: Verdict::default(), unhandled: false }
+            // Refused: counted and logged as denied by rule `unreadable`, as the user sees it.
+            let verdict = Verdict { denials: vec![finding], ..Verdict::default() };
+            Reviewed { response, verdict, unhandled: false }
         }
     }
 }
