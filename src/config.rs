@@ -41,6 +41,22 @@ pub enum Command {
     Check(CheckArgs),
     /// Evaluate every AgentHarness of a live cluster: exit codes as `check`.
     Audit(AuditArgs),
+    /// Prove the installed webhook judges: send a server dry-run AgentHarness with a missing
+    /// ModelConfig and expect harness-guard's refusal (`helm test` runs it). Exit 0 refused as
+    /// expected, 1 not judged, 2 could not ask.
+    Selftest(SelftestArgs),
+}
+
+/// `harness-guard selftest`.
+#[derive(Debug, Args)]
+pub struct SelftestArgs {
+    /// Namespace to send the dry-run AgentHarness to: one the harness webhook judges.
+    #[arg(short = 'n', long, env = "HARNESS_GUARD_SELFTEST_NAMESPACE")]
+    pub namespace: String,
+    /// Kubeconfig [default: as kubectl finds it: KUBECONFIG, ~/.kube/config, then the
+    /// in-cluster configuration].
+    #[arg(long, env = "HARNESS_GUARD_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 /// Output formats of `check` and `audit`.

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::chart::find;
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
@@ -21,33 +22,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-const HELM_PYTHON: &str = "helm-python-sdk==0.2.2";
-
 fn repo(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
-/// A Python that can `import helm_python`: $HARNESS_GUARD_PYTHON, python3, or a venv made under
-/// the target directory (as cargo fetches crates, this fetches the one PyPI package it needs).
-fn python() -> PathBuf {
-    let imports =
-        |py: &Path| Command::new(py).args(["-c", "import helm_python"]).output().is_ok_and(|o| o.status.success());
-    if let Some(py) = std::env::var_os("HARNESS_GUARD_PYTHON").map(PathBuf::from) {
-        assert!(imports(&py), "HARNESS_GUARD_PYTHON={} cannot import helm_python", py.display());
-        return py;
-    }
-    if imports(Path::new("python3")) {
-        return "python3".into();
-    }
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("helm-venv");
-    let py = venv.join("bin/python");
-    if !imports(&py) {
-        let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3 runs");
-        assert!(made.success(), "python3 -m venv failed");
-        let pip = Command::new(&py).args(["-m", "pip", "install", "-q", HELM_PYTHON]).status().unwrap();
-        assert!(pip.success(), "pip install {HELM_PYTHON} failed (see .ci/run)");
-    }
-    py
 }
 
 struct Rendered {
@@ -64,7 +40,7 @@ struct Case {
 }
 
 fn render() -> Rendered {
-    let out = Command::new(python())
+    let out = Command::new(common::chart::python())
         .arg(repo("tests/chart/render.py"))
         .arg(repo("charts/harness-guard"))
         .output()
@@ -208,6 +184,7 @@ fn check_type(obj: &Value) -> Result<(), String> {
         "Secret" => round_trip::<Secret>(obj),
         "Service" => round_trip::<Service>(obj),
         "Deployment" => round_trip::<Deployment>(obj),
+        "Pod" => round_trip::<k8s_openapi::api::core::v1::Pod>(obj),
         "PodDisruptionBudget" => round_trip::<PodDisruptionBudget>(obj),
         "ClusterRole" => round_trip::<ClusterRole>(obj),
         "ClusterRoleBinding" => round_trip::<ClusterRoleBinding>(obj),
@@ -222,10 +199,6 @@ fn check_type(obj: &Value) -> Result<(), String> {
         "PrometheusRule" => round_trip::<Typed<PrometheusRuleSpec>>(obj),
         other => Err(format!("no type to check kind {other}")),
     }
-}
-
-fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
-    objects.iter().find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
 }
 
 fn all<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
@@ -332,6 +305,9 @@ fn chart_lints_renders_and_holds_its_promises() {
         ("existing account without a name", ["serviceAccount.name is required", "create=false"]),
         ("Fail on every Secret", ["failurePolicy=Fail", "watch.labelSelector or watch.namespaces"]),
         ("set-based selector", ["watch.labelSelector term", "equality-based"]),
+        ("test in the release namespace", ["tests.namespace (harness-guard)", "release namespace"]),
+        ("test outside the watched namespaces", ["tests.namespace (default)", "watch.namespaces [team-a]"]),
+        ("test without the harness webhook", ["webhooks.harnesses.enabled", "tests.enabled=false"]),
     ];
     assert_eq!(rendered.refused.len(), refusals.len());
     for (case, needles) in refusals {
@@ -351,7 +327,46 @@ fn chart_lints_renders_and_holds_its_promises() {
         check_case(name, &case.objects);
         check_platform_values(name, &case.objects);
         check_monitoring(name, &case.objects);
+        check_helm_test(name, &case.objects);
     }
+}
+
+/// The `helm test` hook: a Pod of the chart's own image running `selftest` against a namespace
+/// the harness webhook judges, under an account that may create AgentHarnesses there only.
+fn check_helm_test(case: &str, objects: &[Value]) {
+    use clap::Parser;
+    let ns = if case == "namespaced" { "team-b" } else { "default" };
+    let pod = find(objects, "Pod", "harness-guard-test").unwrap_or_else(|| panic!("{case}: a test Pod"));
+    assert_eq!(pod["metadata"]["annotations"]["helm.sh/hook"], "test", "{case}");
+    assert_eq!(pod["metadata"]["namespace"], "harness-guard", "{case}");
+    let spec = &pod["spec"];
+    assert_eq!(spec["restartPolicy"], "Never");
+    assert_eq!(spec["serviceAccountName"], "harness-guard-test");
+    let deploy = find(objects, "Deployment", "harness-guard").unwrap();
+    let c = &spec["containers"][0];
+    assert_eq!(c["image"], deploy["spec"]["template"]["spec"]["containers"][0]["image"], "{case}: the chart's image");
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true, "{case}");
+    let args: Vec<String> = serde_json::from_value(c["args"].clone()).unwrap();
+    let cli = harness_guard::config::Cli::try_parse_from(std::iter::once("harness-guard".to_string()).chain(args))
+        .unwrap_or_else(|e| panic!("{case}: the test's arguments do not parse: {e}"));
+    let harness_guard::config::Command::Selftest(test) = cli.command else { panic!("{case}: not selftest") };
+    assert_eq!(test.namespace, ns, "{case}");
+    // Every test object is a hook, so `helm install` creates none of them.
+    let tests: Vec<&Value> = objects.iter().filter(|o| o["metadata"]["name"] == "harness-guard-test").collect();
+    assert_eq!(tests.len(), 4, "{case}: ServiceAccount, Role, RoleBinding, Pod");
+    assert!(tests.iter().all(|o| o["metadata"]["annotations"]["helm.sh/hook"] == "test"), "{case}");
+    let role = find(objects, "Role", "harness-guard-test").unwrap();
+    assert_eq!(role["metadata"]["namespace"], ns, "{case}");
+    assert_eq!(
+        role["rules"],
+        serde_json::json!([{"apiGroups": ["kagent.dev"], "resources": ["agentharnesses"], "verbs": ["create"]}]),
+        "{case}"
+    );
+    let binding = find(objects, "RoleBinding", "harness-guard-test").unwrap();
+    assert_eq!(
+        binding["subjects"],
+        serde_json::json!([{"kind": "ServiceAccount", "name": "harness-guard-test", "namespace": "harness-guard"}])
+    );
 }
 
 /// The sample names harness-guard's /metrics exposes, read from its own registry's exposition:
@@ -559,8 +574,14 @@ fn check_case(case: &str, objects: &[Value]) {
         }
     }
     assert!(objects.iter().all(|o| o["kind"] != "Secret"), "{case}: the chart renders no Secret at all");
-    for entry in std::fs::read_dir(repo("charts/harness-guard/templates")).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    let templates = repo("charts/harness-guard/templates");
+    let files = std::fs::read_dir(&templates).unwrap().chain(std::fs::read_dir(templates.join("tests")).unwrap());
+    for entry in files {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).unwrap();
         assert!(!text.contains("lookup \""), "no template renders what it looked up in the cluster");
     }
     // The policy file the chart writes is one the binary accepts.
@@ -859,9 +880,8 @@ async fn with_harness_guard_down_cleanup_still_goes_through() {
 /// (token from the TokenRequest API), recreates it and turns ready.
 #[tokio::test]
 async fn the_charts_service_account_recreates_a_lost_tls_secret() {
-    use k8s_openapi::api::authentication::v1::TokenRequest;
-    use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-    use kube::api::{Api, PostParams};
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::Api;
     let Some(plane) = common::envtest::shared() else { return };
     let client = plane.client().await;
     common::envtest::kagent_crds(&client).await;
@@ -880,26 +900,8 @@ async fn the_charts_service_account_recreates_a_lost_tls_secret() {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     assert!(secrets.get_opt("harness-guard-tls").await.unwrap().is_none());
 
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
-    let request: TokenRequest = serde_json::from_value(serde_json::json!({"spec": {"audiences": []}})).unwrap();
-    let token = accounts.create_token_request("harness-guard", &PostParams::default(), &request).await.unwrap();
-    let token = token.status.unwrap().token;
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    let ca = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(&plane.ca_pem)
-    };
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: '{}', certificate-authority-data: {ca}}}}}]\n\
-             users: [{{name: sa, user: {{token: '{token}'}}}}]\ncontexts: [{{name: c, context: {{cluster: c, user: sa}}}}]\n\
-             current-context: c\n",
-            plane.url
-        ),
-    )
-    .unwrap();
+    let kubeconfig = plane.service_account_kubeconfig(&client, ns, "harness-guard", dir.path()).await;
     let argv = common::envtest::replica_args(&kubeconfig, ns, "harness-guard");
     let args = common::server::serve_args(&argv.iter().map(String::as_str).collect::<Vec<_>>());
     let server = common::server::TestServer::start(args).await;

@@ -1,7 +1,9 @@
-//! The one-shot commands: `check` (before apply, for CI) and `audit` (what runs now). Both
-//! evaluate with the same pure functions, messages and policy as the webhook.
+//! The one-shot commands: `check` (before apply, for CI) and `audit` (what runs now), which
+//! evaluate with the same pure functions, messages and policy as the webhook; and `selftest`
+//! (`helm test`), which asks the installed webhook itself.
 
 pub mod check;
+pub mod selftest;
 
 use crate::cluster::client;
 use crate::cluster::list::Listed;

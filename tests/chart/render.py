@@ -1,7 +1,7 @@
 """Renders and lints charts/harness-guard with the real Helm engine (helm-python-sdk embeds
 Helm v4's library), and prints one JSON document for tests/chart.rs to check:
 lint findings, schema verdicts for good and mistyped values, and the rendered manifests of every
-case. Nothing here asserts: the Rust test does, so a finding fails `cargo test`."""
+case; or, given values as JSON after the chart, only their rendered manifests. Nothing here asserts: the Rust test does, so a finding fails `cargo test`."""
 
 import json
 import sys
@@ -15,7 +15,10 @@ CASES = {
     "self-signed": {},
     "cert-manager": {"certs": {"mode": "cert-manager"}},
     "provided": {"certs": {"mode": "provided", "provided": {"secretName": "my-tls", "caBundle": "LS0tLS1CRUdJTg=="}}},
-    "namespaced": {"watch": {"namespaces": ["team-a", "team-b"], "labelSelector": "harness-guard.dev/watch=true"}},
+    "namespaced": {
+        "watch": {"namespaces": ["team-a", "team-b"], "labelSelector": "harness-guard.dev/watch=true"},
+        "tests": {"namespace": "team-b"},
+    },
     "references": {
         "webhooks": {"references": {"modelConfigs": True, "configMaps": True, "secrets": True}},
         "watch": {"labelSelector": "harness-guard.dev/watch=true, tier!=test, !legacy"},
@@ -73,6 +76,9 @@ REFUSED = {
     "existing account without a name": {"serviceAccount": {"create": False}},
     "Fail on every Secret": {"webhooks": {"references": {"secrets": True, "failurePolicy": "Fail"}}},
     "set-based selector": {"webhooks": {"references": {"secrets": True}}, "watch": {"labelSelector": "env in (a,b)"}},
+    "test in the release namespace": {"tests": {"namespace": "harness-guard"}},
+    "test outside the watched namespaces": {"watch": {"namespaces": ["team-a"]}},
+    "test without the harness webhook": {"webhooks": {"harnesses": {"enabled": False}}},
 }
 
 
@@ -93,6 +99,11 @@ def schema_verdict(c, values):
 
 
 def main():
+    if len(sys.argv) > 2:
+        # One render of the values given as JSON: its manifests only (tests/common/chart.rs).
+        c = chart.Chart.load(CHART)
+        json.dump(c.render(json.loads(sys.argv[2]), name=RELEASE, namespace=NAMESPACE, is_install=True), sys.stdout)
+        return
     out = {"lint": {}, "cases": {}, "mistyped": {}, "refused": {}}
     for name, values in CASES.items():
         out["lint"][name] = chart.lint(CHART, values, strict=True, namespace=NAMESPACE)

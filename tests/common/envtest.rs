@@ -207,6 +207,38 @@ impl ControlPlane {
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
+    /// A kubeconfig (written under `dir`) that authenticates as ServiceAccount `ns/account` with a
+    /// token from the TokenRequest API: the RBAC the process gets is the account's, as in a pod.
+    pub async fn service_account_kubeconfig(
+        &self,
+        admin: &kube::Client,
+        ns: &str,
+        account: &str,
+        dir: &Path,
+    ) -> PathBuf {
+        use base64::Engine;
+        use k8s_openapi::api::authentication::v1::TokenRequest;
+        use k8s_openapi::api::core::v1::ServiceAccount;
+        use kube::api::{Api, PostParams};
+        let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), ns);
+        let request: TokenRequest = serde_json::from_value(serde_json::json!({"spec": {"audiences": []}})).unwrap();
+        let token = accounts.create_token_request(account, &PostParams::default(), &request).await.unwrap();
+        let token = token.status.unwrap().token;
+        let ca = base64::engine::general_purpose::STANDARD.encode(&self.ca_pem);
+        let path = dir.join(format!("{ns}-{account}.kubeconfig"));
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: '{}', certificate-authority-data: {ca}}}}}]\n\
+                 users: [{{name: sa, user: {{token: '{token}'}}}}]\ncontexts: [{{name: c, context: {{cluster: c, user: sa}}}}]\n\
+                 current-context: c\n",
+                self.url
+            ),
+        )
+        .unwrap();
+        path
+    }
+
     /// An admin kube-rs client, on the calling runtime.
     pub async fn client(&self) -> kube::Client {
         let kubeconfig = Kubeconfig::read_from(&self.kubeconfig).unwrap();

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod chart;
 pub mod envtest;
 pub mod fake_apiserver;
 pub mod fixtures;

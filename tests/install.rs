@@ -1,0 +1,146 @@
+//! The chart installed on a real kube-apiserver (envtest assets), and harness-guard serving it as
+//! a deployment would: the rendered objects applied unchanged, one replica started with the
+//! Deployment's own arguments and policy, authenticated as the chart's ServiceAccount (a
+//! TokenRequest token, so the chart's RBAC is all it has), listening on the ClusterIP the chart's
+//! Service got (the apiserver's service range is loopback) on the Service's port. The apiserver
+//! then calls the webhook exactly as in a cluster: Service name, port, path and certificate SANs.
+//! `helm test` is then what the test hook's Pod would run, as the test's own account.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use clap::Parser;
+use common::chart::{find, render};
+use common::server::{TestServer, eventually};
+use harness_guard::config::{Cli, Command};
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, DynamicObject, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+
+const NS: &str = "harness-guard";
+
+fn is_hook(object: &Value) -> bool {
+    object["metadata"]["annotations"]["helm.sh/hook"].is_string()
+}
+
+/// The Deployment's container arguments, as a replica on this machine runs them: the policy
+/// file from the rendered ConfigMap, the webhook on `listen`, health on a free port, the
+/// Downward API's namespace and pod name given as flags, and the account's kubeconfig.
+fn replica_argv(objects: &[Value], listen: &str, kubeconfig: &Path, dir: &Path) -> Vec<String> {
+    let deploy = find(objects, "Deployment", "harness-guard").unwrap();
+    let args: Vec<String> =
+        serde_json::from_value(deploy["spec"]["template"]["spec"]["containers"][0]["args"].clone()).unwrap();
+    let policy = dir.join("policy.yaml");
+    let config = find(objects, "ConfigMap", "harness-guard").unwrap();
+    std::fs::write(&policy, config["data"]["policy.yaml"].as_str().unwrap()).unwrap();
+    let mut argv: Vec<String> = vec!["harness-guard".into()];
+    for arg in args {
+        argv.push(match arg.split_once('=') {
+            Some(("--config", _)) => format!("--config={}", policy.display()),
+            Some(("--listen", _)) => format!("--listen={listen}"),
+            Some(("--health-listen", _)) => "--health-listen=127.0.0.1:0".into(),
+            _ => arg,
+        });
+    }
+    argv.extend([
+        format!("--kubeconfig={}", kubeconfig.display()),
+        format!("--namespace={NS}"),
+        "--identity=harness-guard-0".into(),
+    ]);
+    argv
+}
+
+/// `harness-guard ARGS` as a process: (exit code, stdout, stderr).
+async fn run(args: Vec<String>) -> (i32, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness-guard")).args(&args).output().unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_installed_chart_judges_through_its_service_and_passes_helm_test() {
+    let Some(plane) = common::envtest::shared() else { return };
+    let admin = plane.client().await;
+    common::envtest::kagent_crds(&admin).await;
+    for ns in [NS, "default"] {
+        common::envtest::namespace(&admin, ns).await;
+    }
+    // `helm install`: every object but the test hooks, applied as rendered.
+    let objects = render(&json!({}));
+    let release: Vec<Value> = objects.iter().filter(|o| !is_hook(o)).cloned().collect();
+    assert_eq!(common::envtest::apply(&admin, &release, NS, false).await, Vec::<String>::new());
+
+    // The Service got a loopback ClusterIP: this test is its endpoint, as kube-proxy would make it.
+    let service = Api::<Service>::namespaced(admin.clone(), NS).get("harness-guard").await.unwrap();
+    let spec = service.spec.unwrap();
+    let ip = spec.cluster_ip.unwrap();
+    let port = spec.ports.unwrap()[0].port;
+    assert!(ip.starts_with("127.0.100."), "{ip}");
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = plane.service_account_kubeconfig(&admin, NS, "harness-guard", dir.path()).await;
+    let argv = replica_argv(&objects, &format!("{ip}:{port}"), &kubeconfig, dir.path());
+    let Command::Serve(args) = Cli::parse_from(&argv).command else { panic!("the Deployment runs serve") };
+    let mut replica = TestServer::start(*args).await;
+    replica.wait_ready(Duration::from_secs(30)).await;
+    let configs: Api<ValidatingWebhookConfiguration> = Api::all(admin.clone());
+    eventually(Duration::from_secs(20), "the caBundle written by the replica", async || {
+        let config = configs.get("harness-guard").await.unwrap();
+        config.webhooks.unwrap().iter().all(|w| w.client_config.ca_bundle.is_some())
+    })
+    .await;
+
+    // A real create of a broken harness is refused by harness-guard, through the Service.
+    let gvk = GroupVersionKind::gvk("kagent.dev", "v1alpha2", "AgentHarness");
+    let harnesses: Api<DynamicObject> =
+        Api::namespaced_with(admin.clone(), "default", &ApiResource::from_gvk_with_plural(&gvk, "agentharnesses"));
+    let broken: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "kagent.dev/v1alpha2", "kind": "AgentHarness", "metadata": {"name": "broken"},
+        "spec": {"backend": "openclaw", "modelConfigRef": "nope"}}))
+    .unwrap();
+    let mut refusal = String::new();
+    eventually(Duration::from_secs(20), "harness-guard refuses the broken harness", async || {
+        match harnesses.create(&PostParams::default(), &broken).await {
+            Err(kube::Error::Api(e)) if e.message.contains("denied the request") => {
+                refusal = e.message;
+                true
+            }
+            // The apiserver may not have loaded the configuration or the caBundle yet.
+            Err(kube::Error::Api(e)) if e.message.contains("failed calling webhook") => false,
+            other => panic!("unexpected answer: {other:?}"),
+        }
+    })
+    .await;
+    assert!(refusal.contains("admission webhook \"harnesses.harness-guard.dev\" denied"), "{refusal}");
+    assert!(refusal.contains("ModelConfig default/nope"), "{refusal}");
+
+    // `helm test`: the hook's account and Role, then the Pod's command under that account.
+    let hooks: Vec<Value> = objects.iter().filter(|o| is_hook(o) && o["kind"] != "Pod").cloned().collect();
+    assert_eq!(hooks.len(), 3, "ServiceAccount, Role, RoleBinding");
+    assert_eq!(common::envtest::apply(&admin, &hooks, NS, false).await, Vec::<String>::new());
+    let test_kubeconfig = plane.service_account_kubeconfig(&admin, NS, "harness-guard-test", dir.path()).await;
+    let pod = find(&objects, "Pod", "harness-guard-test").unwrap();
+    let mut test_args: Vec<String> = serde_json::from_value(pod["spec"]["containers"][0]["args"].clone()).unwrap();
+    test_args.push(format!("--kubeconfig={}", test_kubeconfig.display()));
+    let (code, out, err) = run(test_args.clone()).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("ok: harness-guard judged a server dry-run AgentHarness default/harness-guard-selftest"),
+        "{out}"
+    );
+    assert!(harnesses.get_opt("harness-guard-selftest").await.unwrap().is_none(), "a dry run stores nothing");
+
+    // harness-guard gone: the same test fails and says why.
+    replica.shutdown();
+    (&mut replica.running.done).await.unwrap();
+    let (code, out, err) = run(test_args).await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("the apiserver could not call harness-guard"), "{err}");
+}
