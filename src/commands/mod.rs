@@ -2,6 +2,7 @@
 //! evaluate with the same pure functions, messages and policy as the webhook.
 
 pub mod check;
+pub mod explain;
 
 use crate::cluster::client;
 use crate::cluster::list::Listed;
