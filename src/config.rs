@@ -45,6 +45,10 @@ pub enum Command {
     /// ModelConfig and expect harness-guard's refusal (`helm test` runs it). Exit 0 refused as
     /// expected, 1 not judged, 2 could not ask.
     Selftest(SelftestArgs),
+    /// Walk one AgentHarness's credential chain link by link (harness, ModelConfig, Secret,
+    /// inference provider, sandbox pods, verdict, Events), read-only: exit 0 nothing broken,
+    /// 1 a link broken, 2 unusable input.
+    Explain(ExplainArgs),
 }
 
 /// `harness-guard selftest`.
@@ -116,6 +120,42 @@ pub struct AuditArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t)]
     pub output: OutputFormat,
+}
+
+/// `harness-guard explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The AgentHarness, as NAMESPACE/NAME; with -f it picks one harness of the input (default:
+    /// every one).
+    #[arg(value_name = "NAMESPACE/NAME", required_unless_present = "filename")]
+    pub harness: Option<String>,
+    /// Explain offline: the AgentHarnesses of these manifests (files or directories; `-` reads
+    /// standard input) instead of the live cluster.
+    #[arg(short = 'f', long = "filename")]
+    pub filename: Vec<PathBuf>,
+    /// Directories of manifests describing the cluster, for -f.
+    #[arg(long, requires = "filename")]
+    pub state: Vec<PathBuf>,
+    /// Kubeconfig [default: as kubectl finds it: KUBECONFIG, ~/.kube/config, then the
+    /// in-cluster configuration].
+    #[arg(long, env = "HARNESS_GUARD_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Policy file (the same as `serve --config`).
+    #[arg(long, env = "HARNESS_GUARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: ExplainFormat,
+}
+
+/// Output formats of `explain`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ExplainFormat {
+    /// One block per link; broken links in red on a terminal.
+    #[default]
+    Table,
+    /// JSON, for scripts.
+    Json,
 }
 
 /// `harness-guard serve`.

@@ -27,6 +27,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Check(args) => exit(commands::check::run(args).await, log),
         Command::Audit(args) => exit(commands::audit(args).await, log),
         Command::Selftest(args) => exit(commands::selftest::run(args).await, log),
+        Command::Explain(args) => exit(commands::explain::run(args).await, log),
     }
     Ok(())
 }

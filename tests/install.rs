@@ -105,19 +105,22 @@ async fn the_installed_chart_judges_through_its_service_and_passes_helm_test() {
         "apiVersion": "kagent.dev/v1alpha2", "kind": "AgentHarness", "metadata": {"name": "broken"},
         "spec": {"backend": "openclaw", "modelConfigRef": "nope"}}))
     .unwrap();
-    let mut refusal = String::new();
-    eventually(Duration::from_secs(20), "harness-guard refuses the broken harness", async || {
-        match harnesses.create(&PostParams::default(), &broken).await {
-            Err(kube::Error::Api(e)) if e.message.contains("denied the request") => {
-                refusal = e.message;
-                true
-            }
-            // The apiserver may not have loaded the configuration or the caBundle yet.
+    // Server dry runs until the apiserver has loaded the configuration (admitted unjudged before)
+    // and its caBundle (a failed call before); then a real create.
+    let dry_run = PostParams { dry_run: true, ..PostParams::default() };
+    eventually(Duration::from_secs(30), "the apiserver calls harness-guard", async || {
+        match harnesses.create(&dry_run, &broken).await {
+            Err(kube::Error::Api(e)) if e.message.contains("denied the request") => true,
             Err(kube::Error::Api(e)) if e.message.contains("failed calling webhook") => false,
-            other => panic!("unexpected answer: {other:?}"),
+            Ok(_) => false,
+            Err(other) => panic!("unexpected answer: {other:?}"),
         }
     })
     .await;
+    let refusal = match harnesses.create(&PostParams::default(), &broken).await {
+        Err(kube::Error::Api(e)) => e.message,
+        other => panic!("a real create of a broken harness: {other:?}"),
+    };
     assert!(refusal.contains("admission webhook \"harnesses.harness-guard.dev\" denied"), "{refusal}");
     assert!(refusal.contains("ModelConfig default/nope"), "{refusal}");
 

@@ -2,10 +2,7 @@
 //! the ModelConfigs, Secrets and ConfigMaps of the input, of `--state` directories and, with
 //! `--cluster`, of the live cluster.
 
-use std::io::Read;
-use std::path::Path;
-
-use super::{evaluate, policy, unusable};
+use super::{evaluate, load_inputs, policy, unusable};
 use crate::cluster::manifests::{Loader, Objects};
 use crate::config::CheckArgs;
 use crate::core::view::Digester;
@@ -19,19 +16,8 @@ pub async fn run(args: CheckArgs) -> i32 {
     let digester = Digester::random();
     let loader = Loader::new(&digester).default_namespace(args.namespace.clone());
     let mut subjects = Objects::default();
-    for file in &args.filename {
-        let loaded = if file.as_os_str() == "-" {
-            let mut text = String::new();
-            match std::io::stdin().read_to_string(&mut text) {
-                Ok(_) => loader.load_text(Path::new("<stdin>"), &text, &mut subjects),
-                Err(e) => return unusable(&format!("cannot read standard input: {e}")),
-            }
-        } else {
-            loader.load_path(file, &mut subjects)
-        };
-        if let Err(e) = loaded {
-            return unusable(&e.to_string());
-        }
+    if let Err(e) = load_inputs(&loader, &args.filename, &mut subjects) {
+        return unusable(&e);
     }
     let mut context = Objects::default();
     let mut unreadable = Vec::new();

@@ -1,13 +1,14 @@
 //! The one-shot commands: `check` (before apply, for CI) and `audit` (what runs now), which
-//! evaluate with the same pure functions, messages and policy as the webhook; and `selftest`
-//! (`helm test`), which asks the installed webhook itself.
+//! evaluate with the same pure functions, messages and policy as the webhook; `explain` (one
+//! harness's chain, link by link); and `selftest` (`helm test`), which asks the installed webhook.
 
 pub mod check;
+pub mod explain;
 pub mod selftest;
 
 use crate::cluster::client;
 use crate::cluster::list::Listed;
-use crate::cluster::manifests::Objects;
+use crate::cluster::manifests::{Loader, Objects};
 use crate::cluster::view::View;
 use crate::config::{OutputFormat, load_policy};
 use crate::core::audit::{Report, audit_harness, audit_pod, audit_unreadable};
@@ -20,6 +21,22 @@ use crate::report;
 /// Reads the policy file, if any; a bad one is unusable input.
 fn policy(path: Option<&std::path::Path>) -> Result<Policy, String> {
     path.map(load_policy).transpose().map(Option::unwrap_or_default).map_err(|e| e.to_string())
+}
+
+/// Reads the manifests of `files` (files or directories; `-` is standard input) into `objects`.
+fn load_inputs(loader: &Loader<'_>, files: &[std::path::PathBuf], objects: &mut Objects) -> Result<(), String> {
+    use std::io::Read;
+    for file in files {
+        if file.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).map_err(|e| format!("cannot read standard input: {e}"))?;
+            loader.load_text(std::path::Path::new("<stdin>"), &text, objects)
+        } else {
+            loader.load_path(file, objects)
+        }
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// Evaluates `subjects` (harnesses and pods) against a view holding `context` in the policy's

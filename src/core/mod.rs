@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod enforce;
+pub mod explain;
 pub mod finding;
 pub mod index;
 pub mod message;

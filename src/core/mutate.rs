@@ -155,15 +155,7 @@ fn wanted_annotations(
         });
     match provider {
         Some(provider) => {
-            // Released kagent serves every OpenShell harness from the gateway's one record, named
-            // lowercase(provider); only kagent carrying #1964 attaches a per-harness record, and
-            // only for openclaw and nemoclaw.
-            let record = if policy.kagent.carries_pr1964 && harness.is_openclaw() {
-                inference_provider_name(&sandbox_name(harness.namespace(), harness_name(&harness)), &provider)
-            } else {
-                provider.to_ascii_lowercase()
-            };
-            wanted.insert(sandbox.provider_annotation.clone(), record);
+            wanted.insert(sandbox.provider_annotation.clone(), provider_record(&harness, &provider, policy));
         }
         None => {
             let at = harness.object_ref().at("spec.modelConfigRef");
@@ -172,6 +164,19 @@ fn wanted_annotations(
         }
     }
     wanted
+}
+
+/// The OpenShell inference provider record that serves `harness`, whose ModelConfig names
+/// `provider`. Released kagent serves every OpenShell harness from the gateway's one record, named
+/// `lowercase(provider)` (kagent v0.9.12 `openclaw/modelconfig.go` `GatewayProviderRecordName`,
+/// used by `openshell/translate.go`); only kagent carrying #1964 attaches a per-harness record,
+/// and only for openclaw and nemoclaw.
+pub fn provider_record(harness: &AgentHarness, provider: &str, policy: &Policy) -> String {
+    if policy.kagent.carries_pr1964 && harness.is_openclaw() {
+        inference_provider_name(&sandbox_name(harness.namespace(), harness_name(harness)), provider)
+    } else {
+        provider.to_ascii_lowercase()
+    }
 }
 
 fn harness_name(harness: &AgentHarness) -> &str {

@@ -5,7 +5,7 @@ mod channels;
 mod model;
 mod substrate;
 
-pub use model::INFERENCE_LOCAL;
+pub use model::{INFERENCE_LOCAL, key_secret_namespace};
 
 use crate::core::finding::{At, Cause, Detail, Finding, Hop, ObjectRef, data_key};
 use crate::core::model::AgentHarness;

@@ -81,7 +81,7 @@ pub(super) fn check_model_chain(
     // OpenShell: kagent reads the key in the ModelConfig's namespace and registers it with the
     // gateway. Substrate: the workload takes it by secretKeyRef, which resolves in the harness's
     // (the ActorTemplate's) namespace: the same Secret name and key must exist there.
-    let secret_ns = if runtime == Runtime::OpenShell { mc_ns } else { ns };
+    let secret_ns = key_secret_namespace(harness, mc_ns);
     let secret_ref = ObjectRef::new(Kind::Secret, secret_ns, secret);
     via.push(Hop { field: "spec.apiKeySecret".to_string(), value: None, to: secret_ref.clone() });
     let at = secret_ref.at(data_field(key));
@@ -114,6 +114,13 @@ pub(super) fn check_model_chain(
         secret: format!("{secret_ns}/{secret}"),
         digest: facts.filter(|f| !f.empty).map(|f| f.digest),
     })
+}
+
+/// The namespace the key Secret of a harness's ModelConfig (in `mc_ns`) is read in: the
+/// ModelConfig's on OpenShell (kagent reads it and registers it with the gateway), the harness's on
+/// Agent Substrate (the workload's `secretKeyRef` resolves in the ActorTemplate's namespace).
+pub fn key_secret_namespace<'a>(harness: &'a AgentHarness, mc_ns: &'a str) -> &'a str {
+    if harness.runtime() == Runtime::OpenShell { mc_ns } else { harness.namespace() }
 }
 
 /// `provider-served`: the provider is one the runtime and backend can serve. False if not.
