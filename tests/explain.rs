@@ -7,7 +7,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::Command;
 
 use harness_guard::core::explain::{Observed, State, Unread, Unreadable, explain, wanted};
@@ -252,39 +251,6 @@ fn event(ns: &str, name: &str, harness: &str, note: &str) -> Value {
            "regarding": {"apiVersion": "kagent.dev/v1alpha2", "kind": "AgentHarness", "name": harness, "namespace": ns}})
 }
 
-/// A kubeconfig for ServiceAccount `account` of `ns`, with a token from the TokenRequest API.
-async fn token_kubeconfig(
-    plane: &common::envtest::ControlPlane,
-    client: &kube::Client,
-    ns: &str,
-    account: &str,
-    dir: &Path,
-) -> std::path::PathBuf {
-    use k8s_openapi::api::authentication::v1::TokenRequest;
-    use k8s_openapi::api::core::v1::ServiceAccount;
-    use kube::api::{Api, PostParams};
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
-    let request: TokenRequest = serde_json::from_value(json!({"spec": {"audiences": []}})).unwrap();
-    let token = accounts.create_token_request(account, &PostParams::default(), &request).await.unwrap();
-    let token = token.status.unwrap().token;
-    let ca = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(&plane.ca_pem)
-    };
-    let path = dir.join("tenant.kubeconfig");
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: '{}', certificate-authority-data: {ca}}}}}]\n\
-             users: [{{name: sa, user: {{token: '{token}'}}}}]\ncontexts: [{{name: c, context: {{cluster: c, user: sa}}}}]\n\
-             current-context: c\n",
-            plane.url
-        ),
-    )
-    .unwrap();
-    path
-}
-
 #[tokio::test]
 async fn live_it_walks_the_chain_and_names_what_a_tenant_cannot_read() {
     use harness_guard::core::model::AgentHarness;
@@ -373,7 +339,7 @@ async fn live_it_walks_the_chain_and_names_what_a_tenant_cannot_read() {
     ]);
     let rbac = rbac.as_array().unwrap().clone();
     assert_eq!(common::envtest::apply(&client, &rbac, ns, false).await, Vec::<String>::new());
-    let tenant = token_kubeconfig(plane, &client, ns, "tenant", dir.path()).await;
+    let tenant = plane.service_account_kubeconfig(&client, ns, "tenant", dir.path()).await;
     let tenant = tenant.to_str().unwrap();
 
     let out = run(&["--kubeconfig", tenant, &format!("{ns}/good"), "-o", "json"]);
