@@ -101,7 +101,11 @@ fn a_good_chain_exits_0_with_every_link_it_can_check_ok() {
     assert_eq!(doc["results"][0]["verdict"], json!({"allowed": true, "denials": 0, "warnings": 0}));
     let names: Vec<&str> =
         doc["results"][0]["links"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["harness", "model-config", "secret", "inference-provider", "sandbox-pod", "verdict", "events"]);
+    assert_eq!(
+        names,
+        ["harness", "model-config", "secret", "inference-provider", "sandbox-pod", "verdict", "events", "report"]
+    );
+    assert_eq!(link(&doc, "report")["state"], "unchecked", "offline: not read");
     for name in ["harness", "model-config", "secret", "verdict"] {
         assert_eq!(link(&doc, name)["state"], "ok", "{name}");
     }
@@ -324,6 +328,8 @@ async fn live_it_walks_the_chain_and_names_what_a_tenant_cannot_read() {
     assert_eq!(events["facts"].as_array().unwrap().len(), 1, "only the Events about this harness: {events:#}");
     assert!(fact(events, "Warning HarnessGuardViolation").ends_with("an earlier violation of good"));
     assert!(fact(link(&doc, "verdict"), "not judged").starts_with("shared-gateway"));
+    // No OpenReports CRDs in this control plane (tests/openreports.rs has them).
+    assert_eq!(fact(link(&doc, "report"), "report"), "OpenReports CRDs not installed: none written");
     let table = run(&["--kubeconfig", admin, &format!("{ns}/good")]);
     assert_eq!(table.code, 0);
     table.assert_no_value();

@@ -123,6 +123,23 @@ async fn reports_appear_when_the_crds_do_follow_the_cluster_and_go_away() {
     assert_eq!(fail["properties"]["object"], "Secret hg-reports-b/openai");
     assert!(fail["message"].as_str().unwrap().contains("hg-reports-b/openai"), "{fail}");
     assert_eq!(b.data["summary"]["fail"], 1);
+    // `explain` shows what the Report says of the harness.
+    let kubeconfig = plane.kubeconfig.to_str().unwrap().to_string();
+    let explained = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_harness-guard"))
+            .args(["explain", "hg-reports-b/broken", "-o", "json", "--kubeconfig", &kubeconfig])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(explained.status.code(), Some(1), "{}", String::from_utf8_lossy(&explained.stderr));
+    let doc: Value = serde_json::from_slice(&explained.stdout).unwrap();
+    let report = doc["results"][0]["links"].as_array().unwrap().iter().find(|l| l["name"] == "report").unwrap();
+    let facts = report["facts"].as_array().unwrap();
+    let fail = facts.iter().find(|f| f["name"] == "fail model-secret-resolves").unwrap_or_else(|| panic!("{report:#}"));
+    assert!(fail["value"].as_str().unwrap().contains("hg-reports-b/openai"), "{fail}");
+    assert!(facts.iter().any(|f| f["name"] == "passed"), "{report:#}");
 
     // Unchanged content is not sent again, however many passes run (an identical apply would be
     // a no-op for the apiserver, so count the requests too).

@@ -19,7 +19,7 @@ use crate::cluster::ingest::Ingest;
 use crate::cluster::manifests::Objects;
 use crate::cluster::view::View;
 use crate::core::explain::{
-    Condition, EventNote, Explanation, Observed, Unread, Unreadable, explain, is_harness_pod, wanted,
+    Condition, EventNote, Explanation, Observed, ReportSeen, Unread, Unreadable, explain, is_harness_pod, wanted,
 };
 use crate::core::finding::{Kind, ObjectRef};
 use crate::core::model::{AgentHarness, ModelConfig};
@@ -61,7 +61,9 @@ pub(super) async fn explain_live(
     }
     let pods = read_pods(&client, &harness, policy, &mut unreadable).await;
     let events = read_events(&client, &harness, &mut unreadable).await;
-    let observed = Observed { read: Some(read), unreadable, conditions: Some(conditions), pods: Some(pods), events };
+    let report = read_report(&client, &harness, &mut unreadable).await;
+    let observed =
+        Observed { read: Some(read), unreadable, conditions: Some(conditions), pods: Some(pods), events, report };
     Ok(vec![explain(&harness, &view_of(&objects, policy, &digester), policy, &observed)])
 }
 
@@ -253,4 +255,42 @@ async fn read_events(
         .collect();
     events.sort_by(|a, b| b.0.cmp(&a.0));
     Some(events.into_iter().take(EVENTS_SHOWN).map(|(_, e)| e).collect())
+}
+
+/// The harness's results in the continuous audit's Report of its namespace; `None` when it
+/// cannot be read.
+async fn read_report(
+    client: &kube::Client,
+    harness: &AgentHarness,
+    unreadable_out: &mut Vec<Unreadable>,
+) -> Option<ReportSeen> {
+    use crate::core::openreports::{API_VERSION, Content, REPORT_NAME};
+    let ns = harness.namespace();
+    match client.list_api_group_resources(API_VERSION).await {
+        Ok(list) if list.resources.iter().any(|r| r.name == "reports") => {}
+        Ok(_) => return Some(ReportSeen::NotInstalled),
+        Err(kube::Error::Api(e)) if e.code == 404 => return Some(ReportSeen::NotInstalled),
+        Err(e) => {
+            unreadable_out.push(unreadable(Unread::Report(ns.to_string()), "get", "reports.openreports.io", ns, e));
+            return None;
+        }
+    }
+    let gvk = kube::core::GroupVersionKind::gvk("openreports.io", "v1alpha1", "Report");
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), ns, &ApiResource::from_gvk_with_plural(&gvk, "reports"));
+    match api.get_opt(REPORT_NAME).await {
+        Ok(None) => Some(ReportSeen::Missing),
+        Ok(Some(report)) => {
+            let content: Content = serde_json::from_value(report.data).unwrap_or_default();
+            let name = harness.name_any();
+            let mine = content.results.into_iter().filter(|r| {
+                r.resources.iter().any(|s| s.kind == "AgentHarness" && s.name == name && s.namespace == ns)
+            });
+            Some(ReportSeen::Results(mine.collect()))
+        }
+        Err(e) => {
+            unreadable_out.push(unreadable(Unread::Report(ns.to_string()), "get", "reports.openreports.io", ns, e));
+            None
+        }
+    }
 }

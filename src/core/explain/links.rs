@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::{Judgement, Link, Observed, State, Unread, Unreadable};
+use super::{Judgement, Link, Observed, ReportSeen, State, Unread, Unreadable};
 use crate::core::finding::ObjectRef;
 use crate::core::model::{AgentHarness, ModelConfig, Runtime};
 use crate::core::policy::Policy;
@@ -219,4 +219,35 @@ pub(super) fn events_link(observed: &Observed) -> Link {
             link.fact(format!("{} {}", e.type_, e.reason), format!("{} by {}: {}", e.time, e.reporter, e.note))
         }),
     }
+}
+
+/// The continuous audit's OpenReports results for the harness: what Policy Reporter shows of it.
+/// Information only: the verdict link already judges the harness as it is now.
+pub(super) fn report_link(observed: &Observed) -> Link {
+    use crate::core::openreports::{Outcome, REPORT_NAME};
+    let link = Link::new("report", None, State::Ok);
+    if let Some(u) = observed.unreadable.iter().find(|u| matches!(u.what, Unread::Report(_))) {
+        return Link { state: State::Unreadable, ..link }.fix(u.fix());
+    }
+    match &observed.report {
+        None => Link { state: State::Unchecked, ..link }.fact("report", "not read (offline input)"),
+        Some(ReportSeen::NotInstalled) => link.fact("report", "OpenReports CRDs not installed: none written"),
+        Some(ReportSeen::Missing) => Link { state: State::Unchecked, ..link }
+            .fact("report", format!("no Report {REPORT_NAME} in the namespace"))
+            .fix("harness-guard writes it from its Lease holder when the CRDs exist and openreports.enabled is true; check its logs for `cannot write the report`."),
+        Some(ReportSeen::Results(results)) => {
+            let passed = results.iter().filter(|r| r.result == Outcome::Pass).count();
+            let link = link.fact("passed", format!("{passed} checks of the model chain"));
+            results.iter().filter(|r| r.result != Outcome::Pass).fold(link, |link, r| {
+                let since = r.timestamp.map(|t| format!(" (since {})", stamp(t.seconds))).unwrap_or_default();
+                let outcome = serde_json::to_value(r.result).ok().and_then(|v| v.as_str().map(String::from));
+                link.fact(format!("{} {}", outcome.unwrap_or_default(), r.policy), format!("{}{since}", r.message))
+            })
+        }
+    }
+}
+
+/// Seconds since the epoch as RFC 3339.
+fn stamp(seconds: i64) -> String {
+    k8s_openapi::jiff::Timestamp::from_second(seconds).map(|t| t.to_string()).unwrap_or_else(|_| seconds.to_string())
 }

@@ -27,7 +27,7 @@ use super::model::AgentHarness;
 use super::mutate::provider_record;
 use super::policy::Policy;
 use super::view::{ClusterView, Lookup};
-use links::{events_link, harness_link, model_link, provider_link, secret_link, verdict_link};
+use links::{events_link, harness_link, model_link, provider_link, report_link, secret_link, verdict_link};
 use partial::{Partial, key_secret, model_config};
 
 /// How a link of the chain stands.
@@ -158,6 +158,20 @@ pub enum Unread {
     Pods(String),
     /// The Events of a namespace.
     Events(String),
+    /// The continuous audit's OpenReports Report of a namespace.
+    Report(String),
+}
+
+/// The continuous audit's Report (`openreports.io`) of the harness's namespace, as read live.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReportSeen {
+    /// The OpenReports CRDs are not installed: harness-guard writes none.
+    NotInstalled,
+    /// Installed, but no Report `harness-guard` in the namespace (harness-guard off, not leading
+    /// yet, or `--openreports=false`).
+    Missing,
+    /// This harness's results in it.
+    Results(Vec<crate::core::openreports::ReportResult>),
 }
 
 /// Something that could not be read, why, and the permission that would show it.
@@ -200,6 +214,8 @@ pub struct Observed {
     pub pods: Option<Vec<(ObjectMeta, PodSpec)>>,
     /// Events whose `regarding` is the harness.
     pub events: Option<Vec<EventNote>>,
+    /// The audit's Report of its namespace; `None` when not read (offline input).
+    pub report: Option<ReportSeen>,
 }
 
 /// Explains `harness` against `view` under `policy`.
@@ -256,6 +272,7 @@ pub fn explain(harness: &AgentHarness, view: &impl ClusterView, policy: &Policy,
     links.iter_mut().for_each(settle);
     links.push(verdict_link(harness, &verdict, &unread, observed));
     links.push(events_link(observed));
+    links.push(report_link(observed));
     Explanation { harness: harness.key(), verdict, links }
 }
 
