@@ -147,6 +147,16 @@ async fn reports_appear_when_the_crds_do_follow_the_cluster_and_go_away() {
     let applies = async || metric(health, "harness_guard_report_writes_total{operation=\"apply\",result=\"ok\"}").await;
     let sent = applies().await;
     assert_eq!(sent, 2.0, "one apply per namespace");
+    // A second replica runs its audit too, but only the Lease holder writes.
+    let argv = replica(&plane.kubeconfig, &dir.path().join("certs-f"), "replica-f", &[]);
+    let mut follower = TestServer::start(serve_args(&argv.iter().map(String::as_str).collect::<Vec<_>>())).await;
+    follower.wait_ready(Duration::from_secs(30)).await;
+    more_passes(&follower, 3.0).await;
+    let writes = |server: &TestServer| {
+        let health = server.running.health_addr;
+        async move { metric(health, "harness_guard_report_writes_total").await }
+    };
+    assert_eq!(writes(&follower).await, 0.0, "a follower writes no report");
     more_passes(&server, 3.0).await;
     assert_eq!(applies().await, sent);
     assert_eq!(version(&reports_a.get("harness-guard").await.unwrap()), version(&a));
@@ -192,6 +202,19 @@ async fn reports_appear_when_the_crds_do_follow_the_cluster_and_go_away() {
     let mut server = server;
     server.shutdown();
     (&mut server.running.done).await.unwrap();
+    // The follower takes the Lease and reads the Reports back: nothing changed, nothing written.
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), "hg-reports-system");
+    let holder = async |identity: &str| {
+        leases
+            .get("harness-guard")
+            .await
+            .is_ok_and(|l| l.spec.and_then(|s| s.holder_identity).as_deref() == Some(identity))
+    };
+    eventually(Duration::from_secs(40), "the follower leads", async || holder("replica-f").await).await;
+    more_passes(&follower, 3.0).await;
+    assert_eq!(writes(&follower).await, 0.0, "a new leader rewrites nothing unchanged");
+    follower.shutdown();
+    (&mut follower.running.done).await.unwrap();
 
     // Turned off: a report deleted by hand is not written again.
     reports_b.delete("harness-guard", &DeleteParams::default()).await.unwrap();
@@ -200,14 +223,7 @@ async fn reports_appear_when_the_crds_do_follow_the_cluster_and_go_away() {
     off.wait_ready(Duration::from_secs(30)).await;
     // The Lease of the stopped replica must lapse before replica-1 could write anything at all:
     // wait until replica-1 holds it, then for passes.
-    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), "hg-reports-system");
-    eventually(Duration::from_secs(40), "replica-1 leads", async || {
-        leases
-            .get("harness-guard")
-            .await
-            .is_ok_and(|l| l.spec.and_then(|s| s.holder_identity).as_deref() == Some("replica-1"))
-    })
-    .await;
+    eventually(Duration::from_secs(40), "replica-1 leads", async || holder("replica-1").await).await;
     more_passes(&off, 3.0).await;
     assert!(reports_b.get_opt("harness-guard").await.unwrap().is_none(), "--openreports=false writes no report");
 }
