@@ -58,19 +58,28 @@ pub fn generate_with(
     ca_validity: Duration,
     leaf_validity: Duration,
 ) -> Result<Bundle, CertError> {
-    let now = time::OffsetDateTime::now_utc();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.distinguished_name.push(DnType::CommonName, "harness-guard CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages =
-        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-    ca_params.not_before = now - Duration::from_secs(300);
-    ca_params.not_after = now + ca_validity;
-    let ca_key = KeyPair::generate()?;
-    let ca_cert = ca_params.self_signed(&ca_key)?.pem();
-    let ca_key = ca_key.serialize_pem();
+    let (ca_cert, ca_key) = generate_ca(ca_validity)?;
     let (cert, key) = issue_leaf(&ca_cert, &ca_key, dns_names, leaf_validity)?;
     Ok(Bundle { ca_cert, ca_key, cert, key })
+}
+
+/// Makes a CA valid for `validity`: (certificate, key) as PEM. Each CA's subject is its own
+/// (a random suffix), so a leaf's issuer tells which CA signed it across a rotation.
+pub fn generate_ca(validity: Duration) -> Result<(String, String), CertError> {
+    use ring::rand::SecureRandom;
+    let now = time::OffsetDateTime::now_utc();
+    let mut id = [0u8; 6];
+    ring::rand::SystemRandom::new().fill(&mut id).map_err(|_| rcgen::Error::RingUnspecified)?;
+    let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(DnType::CommonName, format!("harness-guard CA {id}"));
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.not_before = now - Duration::from_secs(300);
+    params.not_after = now + validity;
+    let key = KeyPair::generate()?;
+    let cert = params.self_signed(&key)?.pem();
+    Ok((cert, key.serialize_pem()))
 }
 
 /// Issues a serving certificate for `dns_names` under an existing CA (PEM).
@@ -98,10 +107,13 @@ pub fn issue_leaf(
 pub enum Plan {
     /// It is good: keep it.
     Keep,
-    /// Issue a new serving certificate under the same CA (the caBundle does not change, so no
-    /// request fails during the swap).
+    /// Issue a new serving certificate under the CA (the same one, so the caBundle does not
+    /// change; or, after [`Plan::RotateCa`], the new one, once the caBundles trust it).
     RenewLeaf,
-    /// Nothing usable, or the CA itself is near its end: a new CA and serving certificate.
+    /// The CA is near its end: make the next CA and trust it beside the old one, keeping the
+    /// serving certificate; the leaf follows at a later check ([`Plan::RenewLeaf`]).
+    RotateCa,
+    /// Nothing usable (missing, unreadable, or expired): a new CA and serving certificate.
     NewCa,
 }
 
@@ -117,8 +129,11 @@ pub fn plan(
 ) -> Plan {
     let Some(found) = found else { return Plan::NewCa };
     let (Some(ca), Some(leaf)) = (cert_facts(&found.ca_cert), cert_facts(&found.cert)) else { return Plan::NewCa };
-    if ca.not_after - now < i64::try_from(renew_before.saturating_add(leaf_validity).as_secs()).unwrap_or(i64::MAX) {
+    if ca.not_after <= now || leaf.not_after <= now {
         return Plan::NewCa;
+    }
+    if ca.not_after - now < i64::try_from(renew_before.saturating_add(leaf_validity).as_secs()).unwrap_or(i64::MAX) {
+        return Plan::RotateCa;
     }
     let names_fit = dns_names.iter().all(|n| leaf.names.contains(n));
     if leaf.not_after - now < renew_before.as_secs() as i64 || !names_fit || leaf.issuer != ca.subject {
@@ -127,7 +142,43 @@ pub fn plan(
     Plan::Keep
 }
 
+/// True when `leaf` (PEM) was issued by `ca` (PEM), by name: each CA's subject is its own.
+pub fn issued_by(leaf: &str, ca: &str) -> bool {
+    cert_facts(leaf).zip(cert_facts(ca)).is_some_and(|(leaf, ca)| leaf.issuer == ca.subject)
+}
+
+/// The CAs (PEM, concatenated) the webhook configurations' `caBundle` must hold: `ca`, and each
+/// other CA of `trusted` that has not expired and whose leaves a replica may still serve: the
+/// `leaf` in the Secret is one, or was issued less than `settle` ago (every replica reloads the
+/// Secret within that). So a rotation overlaps: the old CA stays until the new leaf is served
+/// everywhere, then goes. Unreadable entries are dropped.
+pub fn trust_bundle(trusted: &str, ca: &str, leaf: &str, now: i64, settle: Duration) -> String {
+    let leaf_facts = cert_facts(leaf);
+    // Certificates are backdated five minutes (clock skew): that is when it was issued.
+    let leaf_issued = leaf_facts.as_ref().map_or(i64::MIN, |l| l.not_before + 300);
+    let settled = now.saturating_sub(leaf_issued) >= i64::try_from(settle.as_secs()).unwrap_or(i64::MAX);
+    let current = cert_facts(ca).map(|c| c.subject);
+    let mut keep: Vec<pem::Pem> = Vec::new();
+    for block in pem::parse_many(trusted).unwrap_or_default() {
+        let Some(facts) = cert_facts(&pem::encode(&block)) else { continue };
+        let serving = leaf_facts.as_ref().is_some_and(|l| l.issuer == facts.subject);
+        let is_current = current.as_ref() == Some(&facts.subject);
+        if !is_current && facts.not_after > now && (serving || !settled) && !keep.contains(&block) {
+            keep.push(block);
+        }
+    }
+    keep.extend(pem::parse_many(ca).unwrap_or_default().into_iter().take(1));
+    pem::encode_many_config(&keep, pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF))
+}
+
+/// True when every block of `needed` (PEM) is among the blocks of `bundle` (PEM).
+pub fn bundle_holds(bundle: &[u8], needed: &str) -> bool {
+    let have = pem::parse_many(bundle).unwrap_or_default();
+    pem::parse_many(needed).unwrap_or_default().iter().all(|n| have.contains(n))
+}
+
 struct CertFacts {
+    not_before: i64,
     not_after: i64,
     names: Vec<String>,
     subject: String,
@@ -156,6 +207,7 @@ fn cert_facts(pem: &str) -> Option<CertFacts> {
         })
         .unwrap_or_default();
     Some(CertFacts {
+        not_before: cert.validity().not_before.timestamp(),
         not_after: cert.validity().not_after.timestamp(),
         names,
         subject: cert.subject().to_string(),

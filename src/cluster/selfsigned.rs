@@ -1,7 +1,12 @@
 //! Self-signed certificate mode: the Lease holder keeps a CA and a serving pair in one TLS Secret
 //! shared by all replicas and writes the CA into the `caBundle` of the two webhook
 //! configurations; every replica serves the pair the Secret holds. Renewal issues a new serving
-//! certificate under the same CA, so the `caBundle` does not change and no request fails.
+//! certificate under the same CA, so the `caBundle` does not change and no request fails. A CA
+//! near its end is rotated with overlap: the next CA joins the `caBundle` (the Secret's
+//! `ca-bundle.crt`) first, the serving certificate moves to it only once the caBundles trust it,
+//! and the old CA leaves them only after every replica has had time to load the new leaf. The
+//! caBundles are always written before the Secret, so no replica can serve a leaf the apiserver
+//! does not trust.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,7 +22,10 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use super::lease::Elector;
-use crate::certs::{Bundle, CA_CERT, CA_KEY, Plan, TLS_CERT, TLS_KEY, generate_with, issue_leaf, plan};
+use crate::certs::{
+    Bundle, CA_CERT, CA_KEY, Plan, TLS_CERT, TLS_KEY, bundle_holds, generate_ca, generate_with, issue_leaf, issued_by,
+    plan, trust_bundle,
+};
 use crate::serving::certificate::{CertSource, load_pem};
 use crate::serving::readiness::Readiness;
 use crate::telemetry::Metrics;
@@ -95,14 +103,28 @@ pub struct SelfSigned {
     pub lifetimes: Lifetimes,
 }
 
-fn bundle_from(secret: &Secret) -> Option<Bundle> {
-    let data = secret.data.as_ref()?;
-    let text = |k: &str| data.get(k).and_then(|v| String::from_utf8(v.0.clone()).ok()).filter(|s| !s.is_empty());
-    Some(Bundle { ca_cert: text(CA_CERT)?, ca_key: text(CA_KEY)?, cert: text(TLS_CERT)?, key: text(TLS_KEY)? })
+/// The Secret's key holding every CA the caBundles must trust (PEM, the signing CA last).
+pub const CA_BUNDLE: &str = "ca-bundle.crt";
+
+/// What the TLS Secret holds: the signing CA, the serving pair, and the CAs to trust.
+#[derive(Clone, PartialEq)]
+struct Stored {
+    bundle: Bundle,
+    trust: String,
 }
 
-fn secret_data(bundle: &Bundle) -> BTreeMap<String, ByteString> {
-    [(CA_CERT, &bundle.ca_cert), (CA_KEY, &bundle.ca_key), (TLS_CERT, &bundle.cert), (TLS_KEY, &bundle.key)]
+fn stored_from(secret: &Secret) -> Option<Stored> {
+    let data = secret.data.as_ref()?;
+    let text = |k: &str| data.get(k).and_then(|v| String::from_utf8(v.0.clone()).ok()).filter(|s| !s.is_empty());
+    let bundle = Bundle { ca_cert: text(CA_CERT)?, ca_key: text(CA_KEY)?, cert: text(TLS_CERT)?, key: text(TLS_KEY)? };
+    // Written before the bundle key existed: the signing CA alone.
+    let trust = text(CA_BUNDLE).unwrap_or_else(|| bundle.ca_cert.clone());
+    Some(Stored { bundle, trust })
+}
+
+fn secret_data(stored: &Stored) -> BTreeMap<String, ByteString> {
+    let b = &stored.bundle;
+    [(CA_CERT, &b.ca_cert), (CA_KEY, &b.ca_key), (TLS_CERT, &b.cert), (TLS_KEY, &b.key), (CA_BUNDLE, &stored.trust)]
         .into_iter()
         .map(|(k, v)| (k.to_string(), ByteString(v.clone().into_bytes())))
         .collect()
@@ -124,25 +146,24 @@ impl SelfSigned {
         }
     }
 
-    /// One pass: lead if possible, renew the Secret as leader, serve what the Secret holds, and
-    /// only then, as leader, write the caBundles: a caBundle must never name a CA before this
-    /// replica can serve a leaf of it, and a caBundle that cannot be written (a configuration
-    /// the chart did not render, an API error) never keeps the certificate from loading.
+    /// One pass: lead if possible; as leader bring the Secret and the caBundles to what they
+    /// should hold (caBundles first); then serve what the Secret holds. A caBundle that cannot be
+    /// written (a configuration the chart did not render, an API error) never keeps the
+    /// certificate from loading.
     pub async fn reconcile(&self, certs: &CertSource, metrics: &Metrics) -> Result<(), kube::Error> {
         let leader = self.elector.try_lead().await?;
         let mut secret = self.secrets.get_opt(&self.secret_name).await?;
-        let mut bundle = secret.as_ref().and_then(bundle_from);
-        if leader && let Some(written) = self.renew_if_due(secret.take(), bundle.as_ref()).await? {
-            bundle = Some(written);
+        let mut stored = secret.as_ref().and_then(stored_from);
+        if leader && let Some(written) = self.lead(secret.take(), stored.as_ref()).await? {
+            stored = Some(written);
         }
-        let Some(bundle) = bundle else {
+        let Some(stored) = stored else {
             metrics.cert_check("waiting");
             tracing::info!(secret = %self.secret_name, leader, "waiting for the certificate writer to fill the TLS Secret");
             return Ok(());
         };
-        let ca = bundle.ca_cert.clone();
         let serving = certs.current();
-        let (cert, key) = (bundle.cert.into_bytes(), bundle.key.into_bytes());
+        let (cert, key) = (stored.bundle.cert.into_bytes(), stored.bundle.key.into_bytes());
         let name = Path::new(&self.secret_name);
         match load_pem(cert, key, name, name) {
             Ok(loaded) if serving.as_ref().is_none_or(|s| s.cert != loaded.key.cert) => {
@@ -158,41 +179,74 @@ impl SelfSigned {
             }
         }
         if leader {
-            self.ensure_ca_bundles(ca.as_bytes()).await?;
+            // Usually nothing to do: repairs a caBundle edited or recreated since.
+            self.ensure_ca_bundles(stored.trust.as_bytes()).await?;
         }
         Ok(())
     }
 
-    async fn renew_if_due(
-        &self,
-        secret: Option<Secret>,
-        found: Option<&Bundle>,
-    ) -> Result<Option<Bundle>, kube::Error> {
+    /// The leader's step: renews or rotates what is due, works out the CAs to trust, writes
+    /// them into the caBundles, then the Secret. Returns what it wrote, if anything.
+    async fn lead(&self, secret: Option<Secret>, found: Option<&Stored>) -> Result<Option<Stored>, kube::Error> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let l = &self.lifetimes;
-        let issued = match plan(found, &self.dns_names, now, l.renew_before, l.leaf) {
-            Plan::Keep => return Ok(None),
-            Plan::RenewLeaf => {
-                let found = found.expect("RenewLeaf is only planned for a found bundle");
-                issue_leaf(&found.ca_cert, &found.ca_key, &self.dns_names, l.leaf).map(|(cert, key)| Bundle {
-                    cert,
-                    key,
-                    ..found.clone()
-                })
+        // Every replica reloads the Secret each check; two Lease durations cover a slow one.
+        let settle = l.check_every.saturating_mul(6);
+        let seen = self.ca_bundles().await?;
+        let issued: Result<Stored, crate::certs::CertError> = match (
+            plan(found.map(|f| &f.bundle), &self.dns_names, now, l.renew_before, l.leaf),
+            found,
+        ) {
+            (Plan::Keep, Some(found)) => Ok(found.clone()),
+            (Plan::RenewLeaf, Some(found)) => {
+                let b = &found.bundle;
+                // After a rotation, the leaf moves to the new CA only once the apiserver trusts it.
+                if !issued_by(&b.cert, &b.ca_cert) && !seen.iter().all(|bundle| bundle_holds(bundle, &b.ca_cert)) {
+                    tracing::info!(
+                        "the next CA is not in every caBundle yet; the serving certificate moves to it at a later check"
+                    );
+                    Ok(found.clone())
+                } else {
+                    issue_leaf(&b.ca_cert, &b.ca_key, &self.dns_names, l.leaf).map(|(cert, key)| Stored {
+                        bundle: Bundle { cert, key, ..b.clone() },
+                        trust: found.trust.clone(),
+                    })
+                }
             }
-            Plan::NewCa => generate_with(&self.dns_names, l.ca, l.leaf),
+            (Plan::RotateCa, Some(found)) => generate_ca(l.ca).map(|(ca_cert, ca_key)| {
+                tracing::info!(
+                    "the CA is near its end: the next CA joins the caBundles before it signs anything served"
+                );
+                let trust = format!("{}\n{ca_cert}", found.trust);
+                Stored { bundle: Bundle { ca_cert, ca_key, ..found.bundle.clone() }, trust }
+            }),
+            _ => generate_with(&self.dns_names, l.ca, l.leaf).map(|bundle| {
+                // Nothing usable (lost, never made): trust what the caBundles trusted too, so
+                // replicas still serving an older leaf keep working until they reload.
+                let before: Vec<String> = seen.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
+                Stored { trust: format!("{}\n{}", before.join("\n"), bundle.ca_cert), bundle }
+            }),
         };
-        let bundle = match issued {
-            Ok(bundle) => bundle,
+        let next = match issued {
+            Ok(next) => next,
             Err(error) => {
                 tracing::error!(%error, "cannot issue certificates");
                 return Ok(None);
             }
         };
+        let trust = trust_bundle(&next.trust, &next.bundle.ca_cert, &next.bundle.cert, now, settle);
+        let next = Stored { trust, ..next };
+        if Some(&next) == found {
+            return Ok(None);
+        }
+        // The caBundles first: any replica may load the Secret's leaf the moment it is written.
+        if let Err(error) = self.ensure_ca_bundles(next.trust.as_bytes()).await {
+            tracing::warn!(%error, "cannot write the caBundles before the TLS Secret; writing the Secret anyway");
+        }
         let result = match secret {
             Some(mut secret) => {
                 // The resourceVersion read makes this a compare-and-swap between writers.
-                secret.data = Some(secret_data(&bundle));
+                secret.data = Some(secret_data(&next));
                 secret.type_ = Some("kubernetes.io/tls".to_string());
                 self.secrets.replace(&self.secret_name, &PostParams::default(), &secret).await
             }
@@ -200,7 +254,7 @@ impl SelfSigned {
                 let secret = Secret {
                     metadata: ObjectMeta { name: Some(self.secret_name.clone()), ..Default::default() },
                     type_: Some("kubernetes.io/tls".to_string()),
-                    data: Some(secret_data(&bundle)),
+                    data: Some(secret_data(&next)),
                     ..Default::default()
                 };
                 self.secrets.create(&PostParams::default(), &secret).await
@@ -208,12 +262,29 @@ impl SelfSigned {
         };
         match result {
             Ok(_) => {
-                tracing::info!(secret = %self.secret_name, "TLS Secret written with a new serving certificate");
-                Ok(Some(bundle))
+                tracing::info!(secret = %self.secret_name, "TLS Secret written");
+                Ok(Some(next))
             }
             Err(kube::Error::Api(e)) if e.code == 409 => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Each webhook's caBundle in the configurations that exist, as they are now.
+    async fn ca_bundles(&self) -> Result<Vec<Vec<u8>>, kube::Error> {
+        let mut bundles = Vec::new();
+        let bundle = |b: &Option<ByteString>| b.as_ref().map(|b| b.0.clone()).unwrap_or_default();
+        if let Some((api, name)) = &self.validating
+            && let Some(config) = api.get_opt(name).await?
+        {
+            bundles.extend(config.webhooks.iter().flatten().map(|w| bundle(&w.client_config.ca_bundle)));
+        }
+        if let Some((api, name)) = &self.mutating
+            && let Some(config) = api.get_opt(name).await?
+        {
+            bundles.extend(config.webhooks.iter().flatten().map(|w| bundle(&w.client_config.ca_bundle)));
+        }
+        Ok(bundles)
     }
 
     /// Writes `ca` into both configurations. One that does not exist (the values did not render
@@ -306,6 +377,40 @@ mod tests {
         assert_eq!(lifetimes(396, 365, 30).validate(), Ok(()));
     }
 
+    /// A CA near its end rotates with overlap: the next CA is trusted beside the old one while
+    /// the old leaf is served, the leaf then moves, and the old CA leaves only once settled.
+    #[test]
+    fn a_ca_rotation_overlaps_until_the_new_leaf_has_settled() {
+        use crate::certs::{bundle_holds, generate_ca, issue_leaf, issued_by, trust_bundle};
+        let names = vec!["harness-guard.harness-guard.svc".to_string()];
+        let s = Duration::from_secs;
+        let (renew_before, leaf_life, settle) = (s(100), s(300), s(60));
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        // CA A with 350 s left: less than renew-before plus a leaf's life.
+        let a = generate_with(&names, s(350), leaf_life).unwrap();
+        assert_eq!(plan(Some(&a), &names, now, renew_before, leaf_life), Plan::RotateCa);
+        let (b_cert, b_key) = generate_ca(s(10_000)).unwrap();
+        assert!(issued_by(&a.cert, &a.ca_cert) && !issued_by(&a.cert, &b_cert), "each CA names itself");
+        // Step 1: B signs nothing served yet; both are trusted, the leaf stays A's.
+        let staged = crate::certs::Bundle { ca_cert: b_cert.clone(), ca_key: b_key.clone(), ..a.clone() };
+        let trust = trust_bundle(&format!("{}\n{b_cert}", a.ca_cert), &b_cert, &a.cert, now, settle);
+        assert!(bundle_holds(trust.as_bytes(), &a.ca_cert) && bundle_holds(trust.as_bytes(), &b_cert));
+        assert_eq!(plan(Some(&staged), &names, now, renew_before, leaf_life), Plan::RenewLeaf, "the leaf follows");
+        // Step 2: the leaf moves to B; A stays until every replica has had time to load it.
+        let (cert, key) = issue_leaf(&b_cert, &b_key, &names, leaf_life).unwrap();
+        let moved = crate::certs::Bundle { cert, key, ..staged };
+        let trust = trust_bundle(&trust, &b_cert, &moved.cert, now, settle);
+        assert!(bundle_holds(trust.as_bytes(), &a.ca_cert), "replicas may still serve A's leaf");
+        assert_eq!(plan(Some(&moved), &names, now, renew_before, leaf_life), Plan::Keep);
+        // Step 3: settled, A goes; B alone, and written as B's own PEM.
+        let settled = trust_bundle(&trust, &b_cert, &moved.cert, now + 61, settle);
+        assert!(!bundle_holds(settled.as_bytes(), &a.ca_cert));
+        assert_eq!(settled, b_cert, "one CA: the bundle is its PEM");
+        // An expired CA never stays, even unsettled.
+        let expired = trust_bundle(&trust, &b_cert, &moved.cert, now + 400, s(10_000));
+        assert!(!bundle_holds(expired.as_bytes(), &a.ca_cert));
+    }
+
     /// What `validate` accepts, `plan` keeps: a freshly issued pair is not reissued at once.
     #[test]
     fn accepted_lifetimes_keep_a_fresh_pair() {
@@ -321,6 +426,6 @@ mod tests {
         let l = lifetimes(120, 100, 50);
         assert!(l.validate().is_err());
         let bundle = generate_with(&names, l.ca, l.leaf).unwrap();
-        assert_eq!(plan(Some(&bundle), &names, now, l.renew_before, l.leaf), Plan::NewCa);
+        assert_eq!(plan(Some(&bundle), &names, now, l.renew_before, l.leaf), Plan::RotateCa);
     }
 }

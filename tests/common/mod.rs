@@ -1,8 +1,10 @@
 //! Shared test helpers. Each test binary uses a different subset.
 #![allow(dead_code)]
 
+pub mod balancer;
 pub mod certs;
 pub mod chart;
+pub mod deployment;
 pub mod envtest;
 pub mod fake_apiserver;
 pub mod fixtures;

@@ -10,16 +10,17 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::client::TlsStream;
 
-/// `harness-guard serve` on its built-in default, with a 1 s drain delay.
+/// `harness-guard serve` as a child process: its addresses read from its start-up banner.
 pub struct Binary {
     pub child: Child,
     pub addr: SocketAddr,
     pub health: SocketAddr,
     pub ca: PathBuf,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Binary {
+    /// On its built-in default, with a 1 s drain delay.
     pub fn start() -> Self {
         Self::start_with(|_| {})
     }
@@ -34,10 +35,23 @@ impl Binary {
             .args(["serve", "--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0", "--drain-delay-seconds", "1"])
             .args(["--grace-period-seconds", "10", "--dev-cert-dir", certs.to_str().unwrap(), "--log-format", "json"])
             .args(["--manifests", "examples/cluster"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .stdout(Stdio::null());
         configure(&mut command);
-        let mut child = command.spawn().unwrap();
+        let mut binary = Self::launch(command);
+        binary.ca = certs.join("ca.crt");
+        binary._dir = Some(dir);
+        binary
+    }
+
+    /// `harness-guard ARGS` (a `serve` command line, listening on port 0 or any port).
+    pub fn serve(args: &[String]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_harness-guard"));
+        command.current_dir(env!("CARGO_MANIFEST_DIR")).args(args).stdout(Stdio::null());
+        Self::launch(command)
+    }
+
+    fn launch(mut command: Command) -> Self {
+        let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let mut find = |marker: &str| -> SocketAddr {
             for line in lines.by_ref() {
@@ -50,7 +64,13 @@ impl Binary {
         let (addr, health) = (find("webhooks on https://"), find("health and metrics on http://"));
         // Keep reading its stderr so it never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        Self { child, addr, health, ca: certs.join("ca.crt"), _dir: dir }
+        Self { child, addr, health, ca: PathBuf::new(), _dir: None }
+    }
+
+    /// SIGKILL: no drain, no goodbye.
+    pub fn sigkill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn sigterm(&self) {
@@ -97,4 +117,12 @@ pub async fn finish(mut tls: TlsStream<tokio::net::TcpStream>, body: &[u8]) -> S
     let mut answer = Vec::new();
     tls.read_to_end(&mut answer).await.unwrap();
     String::from_utf8_lossy(&answer).into_owned()
+}
+
+impl Drop for Binary {
+    /// A test that fails leaves no server behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
