@@ -113,7 +113,15 @@ struct Meta {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct IssuerSpec {
-    self_signed: BTreeMap<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    self_signed: Option<BTreeMap<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ca: Option<CaIssuer>,
+}
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CaIssuer {
+    secret_name: String,
 }
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -121,14 +129,29 @@ struct CertificateSpec {
     secret_name: String,
     duration: String,
     renew_before: String,
-    dns_names: Vec<String>,
+    #[serde(default, rename = "isCA", skip_serializing_if = "Option::is_none")]
+    is_ca: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    common_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dns_names: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    private_key: Option<PrivateKey>,
     issuer_ref: IssuerRef,
+}
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PrivateKey {
+    algorithm: String,
+    size: u32,
+    rotation_policy: String,
 }
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct IssuerRef {
     name: String,
     kind: String,
+    group: String,
 }
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -668,12 +691,31 @@ fn check_case(case: &str, objects: &[Value]) {
     match case {
         "provided" => assert!(webhooks.iter().all(|w| ca(w).as_deref() == Some("LS0tLS1CRUdJTg==")), "{case}"),
         "cert-manager" => {
-            assert_eq!(
-                validating["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
-                "harness-guard/harness-guard"
-            );
+            // #14 fault 4: the standard chain. The selfSigned Issuer signs only the CA; the CA
+            // Issuer signs the serving certificate; the CA (which outlives serving renewals, and
+            // renews with its key kept) is what gets injected.
+            for config in [Some(validating), find(objects, "MutatingWebhookConfiguration", "harness-guard")] {
+                let config = config.expect("both configurations");
+                assert_eq!(
+                    config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+                    "harness-guard/harness-guard-ca"
+                );
+            }
+            let ca = find(objects, "Certificate", "harness-guard-ca").expect("CA Certificate");
+            assert_eq!(ca["spec"]["isCA"], true);
+            assert_eq!(ca["spec"]["issuerRef"]["name"], "harness-guard-selfsigned");
+            assert_eq!(ca["spec"]["privateKey"]["rotationPolicy"], "Never", "a renewed CA keeps its key");
+            let self_signed = find(objects, "Issuer", "harness-guard-selfsigned").expect("selfSigned Issuer");
+            assert!(self_signed["spec"]["selfSigned"].is_object());
+            let ca_issuer = find(objects, "Issuer", "harness-guard-ca").expect("CA Issuer");
+            assert_eq!(ca_issuer["spec"]["ca"]["secretName"], ca["spec"]["secretName"]);
             let cert = find(objects, "Certificate", "harness-guard").expect("Certificate");
             assert!(cert["spec"]["dnsNames"].to_string().contains("harness-guard.harness-guard.svc"));
+            assert_eq!(
+                cert["spec"]["issuerRef"]["name"], "harness-guard-ca",
+                "the serving certificate comes from the CA"
+            );
+            assert!(cert["spec"].get("isCA").is_none());
         }
         _ => assert!(webhooks.iter().all(|w| ca(w).is_none()), "{case}: self-signed writes the caBundle at run time"),
     }

@@ -37,13 +37,7 @@ async fn the_leader_stopped_by_sigterm_fails_no_call_and_sigkill_is_measured() {
     for r in &replicas {
         r.ready(Duration::from_secs(30)).await;
     }
-    common::server::eventually(Duration::from_secs(30), "a first judged call", async || {
-        let probe = Load::start(&admin, 1);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let o = probe.stop().await;
-        o.calls > 0 && o.failed.is_empty()
-    })
-    .await;
+    common::deployment::wait_judged(&admin, Duration::from_secs(30)).await;
 
     // SIGTERM to the Lease holder under load: readiness turns false at once, the balancer stops
     // sending it connections, it drains (the chart's 5 s) and exits; the other replica answers.

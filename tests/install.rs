@@ -1,58 +1,24 @@
 //! The chart installed on a real kube-apiserver (envtest assets), and harness-guard serving it as
-//! a deployment would: the rendered objects applied unchanged, one replica started with the
-//! Deployment's own arguments and policy, authenticated as the chart's ServiceAccount (a
-//! TokenRequest token, so the chart's RBAC is all it has), listening on the ClusterIP the chart's
-//! Service got (the apiserver's service range is loopback) on the Service's port. The apiserver
-//! then calls the webhook exactly as in a cluster: Service name, port, path and certificate SANs.
+//! a deployment would: the rendered objects applied unchanged, one replica process started with
+//! the Deployment's own arguments and policy, authenticated as the chart's ServiceAccount (a
+//! TokenRequest token, so the chart's RBAC is all it has), behind a readiness-aware balancer on
+//! the ClusterIP the chart's Service got (the apiserver's service range is loopback) and the
+//! Service's port (`tests/common/deployment.rs`). The apiserver then calls the webhook exactly as
+//! in a cluster: Service name, port, path and certificate SANs.
 //! `helm test` is then what the test hook's Pod would run, as the test's own account.
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
-use clap::Parser;
-use common::chart::{find, render};
-use common::server::{TestServer, eventually};
-use harness_guard::config::{Cli, Command};
+use common::balancer::Balancer;
+use common::chart::find;
+use common::deployment::{NS, install};
+use common::server::eventually;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
-use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DynamicObject, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
-
-const NS: &str = "harness-guard";
-
-fn is_hook(object: &Value) -> bool {
-    object["metadata"]["annotations"]["helm.sh/hook"].is_string()
-}
-
-/// The Deployment's container arguments, as a replica on this machine runs them: the policy
-/// file from the rendered ConfigMap, the webhook on `listen`, health on a free port, the
-/// Downward API's namespace and pod name given as flags, and the account's kubeconfig.
-fn replica_argv(objects: &[Value], listen: &str, kubeconfig: &Path, dir: &Path) -> Vec<String> {
-    let deploy = find(objects, "Deployment", "harness-guard").unwrap();
-    let args: Vec<String> =
-        serde_json::from_value(deploy["spec"]["template"]["spec"]["containers"][0]["args"].clone()).unwrap();
-    let policy = dir.join("policy.yaml");
-    let config = find(objects, "ConfigMap", "harness-guard").unwrap();
-    std::fs::write(&policy, config["data"]["policy.yaml"].as_str().unwrap()).unwrap();
-    let mut argv: Vec<String> = vec!["harness-guard".into()];
-    for arg in args {
-        argv.push(match arg.split_once('=') {
-            Some(("--config", _)) => format!("--config={}", policy.display()),
-            Some(("--listen", _)) => format!("--listen={listen}"),
-            Some(("--health-listen", _)) => "--health-listen=127.0.0.1:0".into(),
-            _ => arg,
-        });
-    }
-    argv.extend([
-        format!("--kubeconfig={}", kubeconfig.display()),
-        format!("--namespace={NS}"),
-        "--identity=harness-guard-0".into(),
-    ]);
-    argv
-}
 
 /// `harness-guard ARGS` as a process: (exit code, stdout, stderr).
 async fn run(args: Vec<String>) -> (i32, String, String) {
@@ -69,27 +35,14 @@ async fn run(args: Vec<String>) -> (i32, String, String) {
 async fn the_installed_chart_judges_through_its_service_and_passes_helm_test() {
     let Some(plane) = common::envtest::shared() else { return };
     let admin = plane.client().await;
-    common::envtest::kagent_crds(&admin).await;
-    for ns in [NS, "default"] {
-        common::envtest::namespace(&admin, ns).await;
-    }
     // `helm install`: every object but the test hooks, applied as rendered.
-    let objects = render(&json!({}));
-    let release: Vec<Value> = objects.iter().filter(|o| !is_hook(o)).cloned().collect();
-    assert_eq!(common::envtest::apply(&admin, &release, NS, false).await, Vec::<String>::new());
-
-    // The Service got a loopback ClusterIP: this test is its endpoint, as kube-proxy would make it.
-    let service = Api::<Service>::namespaced(admin.clone(), NS).get("harness-guard").await.unwrap();
-    let spec = service.spec.unwrap();
-    let ip = spec.cluster_ip.unwrap();
-    let port = spec.ports.unwrap()[0].port;
-    assert!(ip.starts_with("127.0.100."), "{ip}");
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = plane.service_account_kubeconfig(&admin, NS, "harness-guard", dir.path()).await;
-    let argv = replica_argv(&objects, &format!("{ip}:{port}"), &kubeconfig, dir.path());
-    let Command::Serve(args) = Cli::parse_from(&argv).command else { panic!("the Deployment runs serve") };
-    let mut replica = TestServer::start(*args).await;
-    replica.wait_ready(Duration::from_secs(30)).await;
+    let release = install(plane, &admin, &json!({})).await;
+    let objects = &release.objects;
+    // The Service got a loopback ClusterIP: the test's balancer is its endpoints and kube-proxy.
+    assert!(release.service.ip().to_string().starts_with("127.0.100."), "{}", release.service);
+    let balancer = Balancer::start(release.service).await;
+    let mut replica = release.replica(&balancer, "harness-guard-0", &[]);
+    replica.ready(Duration::from_secs(30)).await;
     let configs: Api<ValidatingWebhookConfiguration> = Api::all(admin.clone());
     eventually(Duration::from_secs(20), "the caBundle written by the replica", async || {
         let config = configs.get("harness-guard").await.unwrap();
@@ -125,11 +78,12 @@ async fn the_installed_chart_judges_through_its_service_and_passes_helm_test() {
     assert!(refusal.contains("ModelConfig default/nope"), "{refusal}");
 
     // `helm test`: the hook's account and Role, then the Pod's command under that account.
+    let is_hook = |o: &Value| o["metadata"]["annotations"]["helm.sh/hook"].is_string();
     let hooks: Vec<Value> = objects.iter().filter(|o| is_hook(o) && o["kind"] != "Pod").cloned().collect();
     assert_eq!(hooks.len(), 3, "ServiceAccount, Role, RoleBinding");
     assert_eq!(common::envtest::apply(&admin, &hooks, NS, false).await, Vec::<String>::new());
-    let test_kubeconfig = plane.service_account_kubeconfig(&admin, NS, "harness-guard-test", dir.path()).await;
-    let pod = find(&objects, "Pod", "harness-guard-test").unwrap();
+    let test_kubeconfig = plane.service_account_kubeconfig(&admin, NS, "harness-guard-test", release.dir.path()).await;
+    let pod = find(objects, "Pod", "harness-guard-test").unwrap();
     let mut test_args: Vec<String> = serde_json::from_value(pod["spec"]["containers"][0]["args"].clone()).unwrap();
     test_args.push(format!("--kubeconfig={}", test_kubeconfig.display()));
     let (code, out, err) = run(test_args.clone()).await;
@@ -141,8 +95,8 @@ async fn the_installed_chart_judges_through_its_service_and_passes_helm_test() {
     assert!(harnesses.get_opt("harness-guard-selftest").await.unwrap().is_none(), "a dry run stores nothing");
 
     // harness-guard gone: the same test fails and says why.
-    replica.shutdown();
-    (&mut replica.running.done).await.unwrap();
+    replica.binary.sigterm();
+    replica.binary.exit(Duration::from_secs(30)).await;
     let (code, out, err) = run(test_args).await;
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("the apiserver could not call harness-guard"), "{err}");

@@ -37,7 +37,7 @@ async fn leaf_renewals_and_a_ca_rotation_under_load_fail_no_call() {
     let b = release.replica(&balancer, "replica-b", &fast);
     b.ready(Duration::from_secs(30)).await;
     // The apiserver has loaded the configuration and its caBundle once a call is judged.
-    common::server::eventually(Duration::from_secs(30), "a first judged call", async || probe_ok(&admin).await).await;
+    common::deployment::wait_judged(&admin, Duration::from_secs(30)).await;
 
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), NS);
     let configs: Api<ValidatingWebhookConfiguration> = Api::all(admin.clone());
@@ -97,12 +97,4 @@ async fn leaf_renewals_and_a_ca_rotation_under_load_fail_no_call() {
     let bundle = config.webhooks.unwrap()[0].client_config.ca_bundle.clone().unwrap().0;
     assert_eq!(count(&bundle), 1, "the lost CA has left the caBundle");
     assert_ne!(bundle, ca);
-}
-
-/// One server dry run judged by harness-guard.
-async fn probe_ok(admin: &kube::Client) -> bool {
-    let load = Load::start(admin, 1);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let outcome = load.stop().await;
-    outcome.calls > 0 && outcome.failed.is_empty()
 }

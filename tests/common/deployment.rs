@@ -200,3 +200,15 @@ impl Load {
         std::mem::take(&mut *self.outcome.lock().unwrap())
     }
 }
+
+/// Waits until the apiserver calls harness-guard and gets its answer: it has loaded the
+/// webhook configurations and their caBundle, and a replica is ready behind the Service.
+pub async fn wait_judged(admin: &kube::Client, limit: Duration) {
+    super::server::eventually(limit, "a first call judged by harness-guard", async || {
+        let probe = Load::start(admin, 1);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let outcome = probe.stop().await;
+        outcome.calls > 0 && outcome.failed.is_empty()
+    })
+    .await;
+}

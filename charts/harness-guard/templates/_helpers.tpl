@@ -65,15 +65,20 @@ cert-manager: empty, cert-manager's CA injector fills it.
 {{- end }}
 {{- end }}
 
-{{/* Metadata of the webhook configurations: cert-manager injects the caBundle when it issues. */}}
+{{/*
+Metadata of the webhook configurations: cert-manager's cainjector writes the caBundle, from the
+chart's CA Certificate (the trust anchor, which outlives serving renewals), or from the serving
+Certificate when certs.certManager.issuerRef names another issuer.
+*/}}
 {{- define "harness-guard.webhookMetadata" -}}
+{{- $fullname := include "harness-guard.fullname" . }}
 metadata:
-  name: {{ include "harness-guard.fullname" . }}
+  name: {{ $fullname }}
   labels:
     {{- include "harness-guard.labels" . | nindent 4 }}
   {{- if eq .Values.certs.mode "cert-manager" }}
   annotations:
-    cert-manager.io/inject-ca-from: {{ printf "%s/%s" .Release.Namespace (include "harness-guard.fullname" .) }}
+    cert-manager.io/inject-ca-from: {{ printf "%s/%s" .Release.Namespace (ternary $fullname (printf "%s-ca" $fullname) (not (empty .Values.certs.certManager.issuerRef))) }}
   {{- end }}
 {{- end }}
 
