@@ -110,6 +110,33 @@ async fn sigterm_finishes_the_request_in_flight() {
     assert!(exit.success(), "exit status {exit:?}");
 }
 
+/// While draining, an HTTP/1.1 answer closes its connection (the client's next call opens a new
+/// one, to a ready replica), so no idle keep-alive connection is left for the final close to race
+/// a request on; HTTP/2 answers go on as usual (GOAWAY comes at the close).
+#[tokio::test]
+async fn answers_during_the_drain_close_http1_connections() {
+    let mut server = Binary::start();
+    let body = std::fs::read(repo_file("examples/reviews/harness-good.json")).unwrap();
+    let mut h1 = Conn::open(server.addr, client_config(&[&server.ca], Proto::H1), Proto::H1).await.unwrap();
+    let mut h2 = Conn::open(server.addr, client_config(&[&server.ca], Proto::H2), Proto::H2).await.unwrap();
+    let (before, _) = h1.post("/validate", body.clone()).await.unwrap();
+    assert!(before.headers().get("connection").is_none(), "keep-alive while serving");
+    server.sigterm();
+    let health = server.health;
+    eventually(Duration::from_secs(2), "readiness false after SIGTERM", async || {
+        health_get(health, "/readyz").await.map(|(s, _)| s) == Some(503)
+    })
+    .await;
+    let (during, _) = h1.post("/validate", body.clone()).await.unwrap();
+    assert_eq!(during.status(), 200);
+    assert_eq!(during.headers().get("connection").map(|v| v.to_str().unwrap()), Some("close"));
+    assert!(h1.post("/validate", body.clone()).await.is_err(), "the connection was closed after the answer");
+    let (answer, _) = h2.post("/validate", body).await.unwrap();
+    assert_eq!(answer.status(), 200, "HTTP/2 answers carry no connection header and still work");
+    assert!(answer.headers().get("connection").is_none());
+    server.exit(Duration::from_secs(15)).await;
+}
+
 /// CPU time (user + system) the process `pid` has used, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();

@@ -131,8 +131,18 @@ fn secret_data(stored: &Stored) -> BTreeMap<String, ByteString> {
 }
 
 impl SelfSigned {
-    /// Runs until the process ends: reconcile, then wait `check_every`.
+    /// Runs until the process ends: reconcile, then wait `check_every`, or less when a webhook
+    /// configuration changes: one re-applied with a replace (`helm upgrade --force`, a GitOps
+    /// tool's replace) has lost its caBundle, and the leader writes it back at once.
     pub async fn run(self, certs: Arc<CertSource>, readiness: Arc<Readiness>, metrics: Arc<Metrics>) {
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let mut watches = tokio::task::JoinSet::new();
+        if let Some((api, name)) = &self.validating {
+            watches.spawn(watch_config(api.clone(), name.clone(), changed.clone()));
+        }
+        if let Some((api, name)) = &self.mutating {
+            watches.spawn(watch_config(api.clone(), name.clone(), changed.clone()));
+        }
         loop {
             if let Err(error) = self.reconcile(&certs, &metrics).await {
                 metrics.cert_check("failed");
@@ -142,7 +152,10 @@ impl SelfSigned {
             if certs.current().is_some() {
                 readiness.cert_loaded.store(true, Ordering::Release);
             }
-            tokio::time::sleep(self.lifetimes.check_every).await;
+            tokio::select! {
+                () = tokio::time::sleep(self.lifetimes.check_every) => {}
+                () = changed.notified() => {}
+            }
         }
     }
 
@@ -304,6 +317,25 @@ impl SelfSigned {
             ensure_ca_bundle(api, name, ca, webhooks).await?;
         }
         Ok(())
+    }
+}
+
+/// Wakes `changed` whenever the configuration `name` is written or deleted (its own caBundle
+/// patches included: the pass that follows finds nothing to do).
+async fn watch_config<K>(api: Api<K>, name: String, changed: Arc<tokio::sync::Notify>)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut events = watcher(api, config).default_backoff().boxed();
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone) => changed.notify_one(),
+            Ok(_) => {}
+            Err(error) => tracing::debug!(%error, config = %name, "webhook configuration watch failed; retrying"),
+        }
     }
 }
 

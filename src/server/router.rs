@@ -104,11 +104,23 @@ async fn validate<V: SharedView>(
     h: HeaderMap,
     b: Body,
 ) -> Response {
-    admit(s, Webhook::Validate, q.0, h, b).await
+    draining(&s.readiness, admit(s.clone(), Webhook::Validate, q.0, h, b).await)
 }
 
 async fn mutate<V: SharedView>(State(s): State<Arc<AppState<V>>>, q: Query<Params>, h: HeaderMap, b: Body) -> Response {
-    admit(s, Webhook::Mutate, q.0, h, b).await
+    draining(&s.readiness, admit(s.clone(), Webhook::Mutate, q.0, h, b).await)
+}
+
+/// While draining (SIGTERM received, the listener still open), each HTTP/1.1 answer closes its
+/// connection: the apiserver opens a new one (to a ready replica) for its next call, so no
+/// keep-alive connection is left idle for the final close to race a request on (a POST the
+/// apiserver would not retry). HTTP/2 connections get GOAWAY at the close instead; hyper leaves
+/// the header out of HTTP/2 answers.
+fn draining(readiness: &Readiness, mut response: Response) -> Response {
+    if readiness.shutting_down.load(Ordering::Relaxed) {
+        response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// A `meta/v1 Status` error body, the shape Kubernetes clients expect.
