@@ -95,15 +95,23 @@ pub async fn start(
         Source::Cluster(kubeconfig) => Ok(crate::cluster::client::client(kubeconfig).await?),
         Source::Manifests(dir) => Err(dir),
     };
+    // What this process creates in the release namespace goes when its Deployment goes.
+    let owner = match (client.as_ref().ok(), &args.self_signed.owner_deployment) {
+        (Some(client), Some(name)) => {
+            crate::cluster::lease::deployment_owner(client, &args.self_signed.namespace, name).await
+        }
+        _ => None,
+    };
     // One Lease elects the single writer of certificates and audit Events.
     let elector = client.as_ref().ok().map(|client| {
         let s = &args.self_signed;
         let api = kube::Api::namespaced(client.clone(), &s.namespace);
         let duration = Duration::from_secs((s.check_seconds * 3).max(15));
-        Arc::new(Elector::new(api, s.lease.clone(), s.identity(), duration))
+        Arc::new(Elector::new(api, s.lease.clone(), s.identity(), duration).owned_by(owner.clone()))
     });
     let certs = CertSource::new();
-    let (cert_task, ca_file) = start_certs(&args, client.as_ref().ok(), elector.clone(), &certs, &readiness, &metrics)?;
+    let (cert_task, ca_file) =
+        start_certs(&args, client.as_ref().ok(), elector.clone(), owner, &certs, &readiness, &metrics)?;
     let events = client.as_ref().ok().zip(elector).map(|(client, elector)| Events {
         client: client.clone(),
         elector,
@@ -204,6 +212,7 @@ fn start_certs(
     args: &ServeArgs,
     client: Option<&kube::Client>,
     elector: Option<Arc<Elector>>,
+    owner: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>,
     certs: &Arc<CertSource>,
     readiness: &Arc<Readiness>,
     metrics: &Arc<Metrics>,
@@ -229,6 +238,7 @@ fn start_certs(
             dns_names: s.dns_names(),
             elector,
             lifetimes,
+            owner,
         };
         let task = tokio::spawn(manager.run(certs.clone(), readiness.clone(), metrics.clone()));
         return Ok((task, None));

@@ -242,6 +242,10 @@ pub struct SelfSignedArgs {
     /// Lease that elects the single writer.
     #[arg(long, env = "HARNESS_GUARD_LEASE", default_value = "harness-guard")]
     pub lease: String,
+    /// The Deployment (in the release namespace) that owns what this process creates there (the
+    /// Lease, the TLS Secret): deleting it (`helm uninstall`, a GitOps prune) deletes them too.
+    #[arg(long, env = "HARNESS_GUARD_OWNER_DEPLOYMENT")]
+    pub owner_deployment: Option<String>,
     /// This replica's identity in the Lease [default: $POD_NAME, then $HOSTNAME].
     #[arg(long, env = "HARNESS_GUARD_IDENTITY")]
     pub identity: Option<String>,

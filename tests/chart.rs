@@ -514,6 +514,7 @@ fn check_platform_values(case: &str, objects: &[Value]) {
     // The Lease the Role names, in every certificate mode (it elects the audit's writer too).
     assert!(args_text.contains("--lease=harness-guard"), "{case}: {args_text}");
     assert_eq!(serve.openreports, !platform, "{case}: openreports.enabled");
+    assert_eq!(serve.self_signed.owner_deployment.as_deref(), Some("harness-guard"), "{case}: uninstall cleans up");
     // The certificate writer is told of exactly the configurations the values render (#14 fault 1).
     let writer = &serve.self_signed;
     if writer.secret.is_some() {
@@ -773,6 +774,9 @@ fn check_case(case: &str, objects: &[Value]) {
         match (rule.resources.as_deref().unwrap_or_default(), rule.verbs.as_slice()) {
             ([r], [v]) if r == "leases" && v == "create" => assert!(names.is_none()),
             ([r], _) if r == "leases" => assert_eq!(names, Some(vec!["harness-guard".to_string()])),
+            ([r], [v]) if r == "deployments" && v == "get" => {
+                assert_eq!(names, Some(vec!["harness-guard".to_string()]), "{case}: its own Deployment only")
+            }
             ([r], [v]) if r == "secrets" && v == "create" => {
                 assert!(case != "cert-manager" && case != "provided", "{case}: no Secret write outside self-signed");
                 assert!(names.is_none(), "create cannot be limited by name");

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
 
@@ -44,12 +44,19 @@ pub struct Elector {
     name: String,
     identity: String,
     duration: Duration,
+    owner: Option<OwnerReference>,
 }
 
 impl Elector {
     /// An elector for Lease `name` in the namespace of `api`.
     pub fn new(api: Api<Lease>, name: String, identity: String, duration: Duration) -> Self {
-        Self { api, name, identity, duration }
+        Self { api, name, identity, duration, owner: None }
+    }
+
+    /// Marks the Lease as owned by `owner` (the Deployment): deleting that deletes the Lease.
+    pub fn owned_by(mut self, owner: Option<OwnerReference>) -> Self {
+        self.owner = owner;
+        self
     }
 
     /// This replica's identity.
@@ -75,7 +82,11 @@ impl Elector {
             (LeaseStep::Follow, _) => return Ok(false),
             (LeaseStep::Create, _) => {
                 let lease = Lease {
-                    metadata: ObjectMeta { name: Some(self.name.clone()), ..Default::default() },
+                    metadata: ObjectMeta {
+                        name: Some(self.name.clone()),
+                        owner_references: self.owner.clone().map(|o| vec![o]),
+                        ..Default::default()
+                    },
                     spec: Some(spec(None, 0)),
                 };
                 self.api.create(&PostParams::default(), &lease).await.map(|_| ())
@@ -85,6 +96,10 @@ impl Elector {
                 let transitions = old.lease_transitions.unwrap_or(0) + i32::from(step == LeaseStep::TakeOver);
                 let acquired = if step == LeaseStep::Renew { old.acquire_time } else { None };
                 lease.spec = Some(spec(acquired, transitions));
+                // A Lease made before it had an owner (an upgrade) gets one.
+                if let Some(owner) = &self.owner {
+                    owned(&mut lease.metadata, owner);
+                }
                 // The resourceVersion read above makes this a compare-and-swap.
                 self.api.replace(&self.name, &PostParams::default(), &lease).await.map(|_| ())
             }
@@ -94,6 +109,34 @@ impl Elector {
             Ok(()) => Ok(true),
             Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
             Err(e) => Err(e),
+        }
+    }
+}
+
+/// Adds `owner` to `meta`'s owner references unless it is there.
+pub fn owned(meta: &mut ObjectMeta, owner: &OwnerReference) {
+    let owners = meta.owner_references.get_or_insert_with(Vec::new);
+    if !owners.iter().any(|o| o.uid == owner.uid) {
+        owners.push(owner.clone());
+    }
+}
+
+/// The Deployment `name` of `namespace` as an owner (no controller, no blocking): what deleting
+/// it (`helm uninstall`, a GitOps prune) should delete with it. `None`, with a warning, when it
+/// cannot be read.
+pub async fn deployment_owner(client: &kube::Client, namespace: &str, name: &str) -> Option<OwnerReference> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    match Api::<Deployment>::namespaced(client.clone(), namespace).get(name).await {
+        Ok(deployment) => Some(OwnerReference {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            name: name.into(),
+            uid: deployment.metadata.uid?,
+            ..Default::default()
+        }),
+        Err(error) => {
+            tracing::warn!(%error, deployment = %name, "cannot read the owner Deployment: the TLS Secret and the Lease will outlive an uninstall");
+            None
         }
     }
 }

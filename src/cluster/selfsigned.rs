@@ -101,6 +101,8 @@ pub struct SelfSigned {
     pub elector: Arc<Elector>,
     /// Lifetimes.
     pub lifetimes: Lifetimes,
+    /// What owns the TLS Secret (the Deployment), so that deleting it deletes the Secret.
+    pub owner: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>,
 }
 
 /// The Secret's key holding every CA the caBundles must trust (PEM, the signing CA last).
@@ -249,7 +251,10 @@ impl SelfSigned {
         };
         let trust = trust_bundle(&next.trust, &next.bundle.ca_cert, &next.bundle.cert, now, settle);
         let next = Stored { trust, ..next };
-        if Some(&next) == found {
+        let unowned = |s: &Secret| {
+            self.owner.as_ref().is_some_and(|o| !s.metadata.owner_references.iter().flatten().any(|r| r.uid == o.uid))
+        };
+        if Some(&next) == found && !secret.as_ref().is_some_and(unowned) {
             return Ok(None);
         }
         // The caBundles first: any replica may load the Secret's leaf the moment it is written.
@@ -261,11 +266,18 @@ impl SelfSigned {
                 // The resourceVersion read makes this a compare-and-swap between writers.
                 secret.data = Some(secret_data(&next));
                 secret.type_ = Some("kubernetes.io/tls".to_string());
+                if let Some(owner) = &self.owner {
+                    super::lease::owned(&mut secret.metadata, owner);
+                }
                 self.secrets.replace(&self.secret_name, &PostParams::default(), &secret).await
             }
             None => {
                 let secret = Secret {
-                    metadata: ObjectMeta { name: Some(self.secret_name.clone()), ..Default::default() },
+                    metadata: ObjectMeta {
+                        name: Some(self.secret_name.clone()),
+                        owner_references: self.owner.clone().map(|o| vec![o]),
+                        ..Default::default()
+                    },
                     type_: Some("kubernetes.io/tls".to_string()),
                     data: Some(secret_data(&next)),
                     ..Default::default()

@@ -200,7 +200,37 @@ impl ControlPlane {
         }
     }
 
-    /// The last lines of a component's log (`etcd` or `kube-apiserver`).
+    /// Starts kube-controller-manager (once per binary) with the namespace controller, the
+    /// garbage collector and the ServiceAccount controllers, each under its own ServiceAccount in
+    /// `kube-system`, as in a real cluster: their deletes reach webhooks as those users. Flags
+    /// from `../shared/envtest/README.md`.
+    pub fn controller_manager(&self) {
+        static KCM: OnceLock<std::sync::Mutex<Child>> = OnceLock::new();
+        KCM.get_or_init(|| {
+            let assets = PathBuf::from(std::env::var_os("KUBEBUILDER_ASSETS").expect("assets: the plane runs"));
+            let program = assets.join("kube-controller-manager");
+            assert!(program.exists(), "{} has no kube-controller-manager: {HOW}", assets.display());
+            let path = |name: &str| self.dir.join(name).display().to_string();
+            let child = spawn_tethered(
+                &program,
+                &[
+                    format!("--kubeconfig={}", path("admin.kubeconfig")),
+                    "--controllers=namespace,garbagecollector,serviceaccount,serviceaccount-token".into(),
+                    "--use-service-account-credentials".into(),
+                    format!("--service-account-private-key-file={}", path("sa.key")),
+                    format!("--root-ca-file={}", path("ca.crt")),
+                    "--leader-elect=false".into(),
+                    "--bind-address=127.0.0.1".into(),
+                    "--secure-port=0".into(),
+                ],
+                &self.dir.join("kube-controller-manager.log"),
+                &self.dir.join("kube-controller-manager.d"),
+            );
+            std::sync::Mutex::new(child)
+        });
+    }
+
+    /// The last lines of a component's log (`etcd`, `kube-apiserver`, `kube-controller-manager`).
     pub fn log(&self, component: &str) -> String {
         let text = std::fs::read_to_string(self.dir.join(format!("{component}.log"))).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
