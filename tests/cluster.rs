@@ -1,5 +1,7 @@
 //! Cluster mode against a Kubernetes API server served by the test itself: the real kube-rs
-//! client and watchers, unchanged.
+//! client and watchers, unchanged. It is here for what the real apiserver cannot be made to do on
+//! demand (hold a list back, serve an object its own schema would refuse) and to count requests;
+//! the same paths against a real kube-apiserver are in `tests/cluster_view.rs`.
 
 mod common;
 
