@@ -140,10 +140,10 @@ impl Outcome {
     }
 }
 
-/// A steady admission load: `workers` loops, each sending server dry-run creates of an
-/// AgentHarness whose ModelConfig does not exist to namespace `default`. Each call must come
-/// back with harness-guard's refusal; anything else (a failed webhook call, a timeout, an
-/// admission without judgement) is a failed call.
+/// A steady admission load: `workers` loops, each sending creates of an AgentHarness whose
+/// ModelConfig does not exist to namespace `default`, real creates from odd workers and server
+/// dry runs from even ones. Each call must come back with harness-guard's refusal; anything else
+/// (a failed webhook call, a timeout, an admission without judgement) is a failed call.
 pub struct Load {
     stop: tokio::sync::watch::Sender<bool>,
     outcome: Arc<Mutex<Outcome>>,
@@ -166,9 +166,9 @@ impl Load {
                         "metadata": {"name": format!("load-{worker}")},
                         "spec": {"backend": "openclaw", "modelConfigRef": "load-missing"}}))
                     .unwrap();
-                    let dry_run = PostParams { dry_run: true, ..PostParams::default() };
+                    let params = PostParams { dry_run: worker % 2 == 0, ..PostParams::default() };
                     while !*stopped.borrow() {
-                        let answer = api.create(&dry_run, &harness).await;
+                        let answer = api.create(&params, &harness).await;
                         let failure = match answer {
                             Err(kube::Error::Api(e)) if e.code == 403 && e.message.contains("load-missing") => None,
                             Err(e) => Some(e.to_string()),
