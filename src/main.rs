@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Exits with `code` once the log writer has flushed what it holds (or given up).
-fn exit(code: i32, log: Option<tracing_appender::non_blocking::WorkerGuard>) -> ! {
+fn exit(code: i32, log: Option<telemetry::LogGuard>) -> ! {
     telemetry::finish_logs(log);
     std::process::exit(code)
 }

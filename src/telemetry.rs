@@ -2,7 +2,9 @@
 
 use std::borrow::Cow;
 use std::io::IsTerminal;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -10,20 +12,112 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 /// Log lines the writer may hold while standard output is slow (`HARNESS_GUARD_LOG_BUFFER_LINES`
 /// sets it); past it, lines are dropped and counted (`harness_guard_log_lines_dropped`), never
 /// waited for on the request path.
 const LOG_BUFFER_LINES: usize = 8 * 1024;
+/// The log thread writes what has gathered this often...
+const LOG_FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// ...or as soon as this much has.
+const LOG_FLUSH_AT: usize = 64 * 1024;
 
-/// Lines the non-blocking log writer dropped since start.
-static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
+/// The log buffer of the process, once installed.
+static LOGS: OnceLock<Arc<LogBuffer>> = OnceLock::new();
 
 /// How many log lines were dropped because standard output could not keep up.
 pub fn log_lines_dropped() -> usize {
-    DROPPED.get().map_or(0, ErrorCounter::dropped_lines)
+    LOGS.get().map_or(0, |b| b.dropped.load(Ordering::Relaxed))
+}
+
+/// Where formatted log lines gather until the log thread writes them: a request appends its line
+/// under a short lock and goes on. One write (and one wake of the log thread) per batch, never
+/// one per line: a thread woken for every admission's line cost more than formatting it.
+struct LogBuffer {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    limit: usize,
+    dropped: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    lines: usize,
+    closing: bool,
+}
+
+/// A handle the fmt layer writes each formatted line through.
+#[derive(Clone)]
+struct BatchWriter(Arc<LogBuffer>);
+
+impl std::io::Write for BatchWriter {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        let mut pending = self.0.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pending.lines >= self.0.limit {
+            self.0.dropped.fetch_add(1, Ordering::Relaxed);
+            return Ok(line.len());
+        }
+        pending.bytes.extend_from_slice(line);
+        pending.lines += 1;
+        if pending.bytes.len() >= LOG_FLUSH_AT {
+            self.0.wake.notify_one();
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for BatchWriter {
+    type Writer = BatchWriter;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// The log thread: every [`LOG_FLUSH_EVERY`] (sooner when [`LOG_FLUSH_AT`] has gathered) it takes
+/// what is pending and writes it in one go, outside the lock; a stuck output stalls only it.
+fn write_logs(buffer: Arc<LogBuffer>, mut out: Box<dyn std::io::Write + Send>) {
+    let mut batch = Vec::new();
+    loop {
+        let closing = {
+            let pending = buffer.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (mut pending, _) = buffer
+                .wake
+                .wait_timeout_while(pending, LOG_FLUSH_EVERY, |p| p.bytes.len() < LOG_FLUSH_AT && !p.closing)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            std::mem::swap(&mut batch, &mut pending.bytes);
+            pending.lines = 0;
+            pending.closing
+        };
+        if !batch.is_empty() {
+            let _ = out.write_all(&batch).and_then(|()| out.flush());
+            batch.clear();
+        }
+        if closing {
+            return;
+        }
+    }
+}
+
+/// Keeps the log thread; [`finish_logs`] flushes and stops it.
+pub struct LogGuard {
+    buffer: Arc<LogBuffer>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        self.buffer.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).closing = true;
+        self.buffer.wake.notify_one();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Standard output as a file of its own: the log thread then never holds the process's stdout
@@ -38,44 +132,44 @@ fn log_output() -> Box<dyn std::io::Write + Send> {
 
 /// Flushes what the log writer holds, waiting at most two seconds: a log reader that stopped
 /// reading must not keep the process from exiting.
-pub fn finish_logs(guard: Option<WorkerGuard>) {
+pub fn finish_logs(guard: Option<LogGuard>) {
     let Some(guard) = guard else { return };
     let (done, waited) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         drop(guard);
         let _ = done.send(());
     });
-    let _ = waited.recv_timeout(std::time::Duration::from_secs(2));
+    let _ = waited.recv_timeout(Duration::from_secs(2));
 }
 
 /// Installs the global tracing subscriber. `RUST_LOG` (or `HARNESS_GUARD_LOG`) sets the filter.
-/// Lines are formatted on the calling thread and written by a dedicated one, so no request waits
-/// on standard output; keep the returned guard alive until exit, dropping it flushes the rest.
-pub fn init_tracing(json: Option<bool>) -> Option<WorkerGuard> {
+/// Lines are formatted on the calling thread and written in batches by a dedicated one, so no
+/// request waits on standard output; keep the returned guard alive until exit, dropping it
+/// flushes the rest.
+pub fn init_tracing(json: Option<bool>) -> Option<LogGuard> {
     let filter = std::env::var("HARNESS_GUARD_LOG")
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
         .or_else(|| EnvFilter::try_from_default_env().ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
     let json = json.unwrap_or(!std::io::stdout().is_terminal());
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(
-            std::env::var("HARNESS_GUARD_LOG_BUFFER_LINES")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .filter(|n| *n > 0)
-                .unwrap_or(LOG_BUFFER_LINES),
-        )
-        .thread_name("harness-guard-log")
-        .finish(log_output());
-    let counter = writer.error_counter();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    let limit = std::env::var("HARNESS_GUARD_LOG_BUFFER_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(LOG_BUFFER_LINES);
+    let buffer =
+        Arc::new(LogBuffer { pending: Mutex::default(), wake: Condvar::new(), limit, dropped: AtomicUsize::new(0) });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(BatchWriter(buffer.clone()));
     // Another subscriber may already be installed (tests); then keep it.
     let installed = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
     installed.ok()?;
-    let _ = DROPPED.set(counter);
-    Some(guard)
+    let _ = LOGS.set(buffer.clone());
+    let out = log_output();
+    let writer = buffer.clone();
+    let thread =
+        std::thread::Builder::new().name("harness-guard-log".into()).spawn(move || write_logs(writer, out)).ok()?;
+    Some(LogGuard { buffer, thread: Some(thread) })
 }
 
 /// Replaces the inside of every quoted run (`"…"` or `` `…` ``) with `…`: error texts from serde

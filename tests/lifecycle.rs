@@ -161,6 +161,31 @@ async fn an_idle_server_stays_idle() {
     assert!(used < 20, "an idle server used {used} ticks of CPU in 2 s");
 }
 
+/// One JSON line per admission reaches the log output (a file here, as a container runtime's),
+/// written in batches by the log thread and flushed when the process exits.
+#[tokio::test]
+async fn every_admission_is_logged_and_flushed_at_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stdout.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut server = Binary::start_with(|cmd| {
+        cmd.stdout(file);
+    });
+    let config = client_config(&[&server.ca], Proto::H1);
+    let body = std::fs::read(repo_file("examples/reviews/harness-good.json")).unwrap();
+    let mut conn = Conn::open(server.addr, config, Proto::H1).await.unwrap();
+    for _ in 0..50 {
+        assert_eq!(conn.post("/validate", body.clone()).await.unwrap().0.status(), 200);
+    }
+    server.sigterm();
+    assert!(server.exit(Duration::from_secs(15)).await.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    let admissions = lines.iter().filter(|l| l["message"] == "admission").count();
+    assert_eq!(admissions, 50, "{text}");
+    assert!(lines.iter().any(|l| l["message"] == "shut down"), "the last line, flushed at exit");
+}
+
 /// A log output that stops reading (a stuck collector, a full pipe) never stalls admission: the
 /// log line is handed to a writer thread with a bounded buffer, and what does not fit is dropped
 /// and counted. With the writer on the request path, the requests below hang once the pipe fills.

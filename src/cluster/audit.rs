@@ -115,32 +115,6 @@ impl Auditor {
     /// One pass: judge every harness, update the metric, report what changed. Findings stay
     /// data: only the denials of harnesses whose violations changed are rendered, for their Event.
     pub async fn audit_once(&mut self) -> usize {
-        let harnesses = self.view.all_harnesses();
-        let total = harnesses.len();
-        let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
-        let mut broken: HashMap<Key, (Arc<AgentHarness>, Vec<Finding>, String)> = HashMap::new();
-        let mut results = Vec::new();
-        let now = Timestamp::now();
-        let now = Stamp { seconds: now.as_second(), nanos: now.subsec_nanosecond() };
-        for h in harnesses {
-            let verdict = validate_harness(&h, Change::Create, self.view.as_ref(), &self.policy);
-            if self.reports.is_some() {
-                results.push((h.namespace().to_string(), harness_results(&h, &verdict, &self.policy, now)));
-            }
-            if verdict.allowed() {
-                continue;
-            }
-            let mut rules: Vec<&'static str> = verdict.denials.iter().map(|f| f.rule.name()).collect();
-            rules.sort_unstable();
-            rules.dedup();
-            for rule in rules {
-                *counts.entry(rule).or_default() += 1;
-            }
-            let fp = fingerprint(h.metadata.uid.as_deref(), &verdict.denials);
-            broken.insert(key_of(&h.metadata), (h, verdict.denials, fp));
-        }
-        self.metrics.set_violations(&counts);
-        tracing::debug!(harnesses = total, broken = broken.len(), "audit pass");
         if let Some(events) = &self.events {
             let leader = events.elector.try_lead().await.unwrap_or_else(|error| {
                 tracing::warn!(%error, "cannot read the Lease; not writing audit Events this round");
@@ -157,6 +131,38 @@ impl Auditor {
             }
             self.leading = leader;
         }
+        // The Reports' results are built only when they will be written: as leader, with the
+        // OpenReports CRDs installed (a follower, or a cluster without them, pays nothing).
+        let write_reports = match &mut self.reports {
+            Some(writer) => writer.ready(self.leading).await,
+            None => false,
+        };
+        let harnesses = self.view.all_harnesses();
+        let total = harnesses.len();
+        let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+        let mut broken: HashMap<Key, (Arc<AgentHarness>, Vec<Finding>, String)> = HashMap::new();
+        let mut results = Vec::new();
+        let now = Timestamp::now();
+        let now = Stamp { seconds: now.as_second(), nanos: now.subsec_nanosecond() };
+        for h in harnesses {
+            let verdict = validate_harness(&h, Change::Create, self.view.as_ref(), &self.policy);
+            if write_reports {
+                results.push((h.namespace().to_string(), harness_results(&h, &verdict, &self.policy, now)));
+            }
+            if verdict.allowed() {
+                continue;
+            }
+            let mut rules: Vec<&'static str> = verdict.denials.iter().map(|f| f.rule.name()).collect();
+            rules.sort_unstable();
+            rules.dedup();
+            for rule in rules {
+                *counts.entry(rule).or_default() += 1;
+            }
+            let fp = fingerprint(h.metadata.uid.as_deref(), &verdict.denials);
+            broken.insert(key_of(&h.metadata), (h, verdict.denials, fp));
+        }
+        self.metrics.set_violations(&counts);
+        tracing::debug!(harnesses = total, broken = broken.len(), "audit pass");
         let changed: Vec<&(Arc<AgentHarness>, Vec<Finding>, String)> =
             broken.iter().filter(|(k, (_, _, fp))| self.reported.get(*k) != Some(fp)).map(|(_, v)| v).collect();
         let mut next: HashMap<Key, String> = broken.iter().map(|(k, (_, _, fp))| (k.clone(), fp.clone())).collect();
@@ -170,7 +176,7 @@ impl Auditor {
             }
         }
         self.reported = next;
-        if let Some(writer) = &mut self.reports {
+        if let (Some(writer), true) = (&mut self.reports, write_reports) {
             let (desired, trimmed) = reports(results);
             if !trimmed.is_empty() {
                 tracing::warn!(namespaces = ?trimmed, "reports too large for one object: passing results left out");

@@ -52,14 +52,21 @@ impl Reports {
         Self { client, metrics, resource, namespaces, recheck, presence: Presence::Unknown, stored: None }
     }
 
-    /// Brings the Reports in line with `desired` (by namespace), if this replica leads.
+    /// True when this pass should build the Reports: this replica `leading`, and the Report kind
+    /// served. A follower forgets what it knew: on taking the Lease it reads the Reports back.
+    pub async fn ready(&mut self, leading: bool) -> bool {
+        if !leading {
+            self.stored = None;
+            return false;
+        }
+        self.served().await
+    }
+
+    /// Brings the Reports in line with `desired` (by namespace); called after [`Reports::ready`].
     pub async fn sync(&mut self, mut desired: BTreeMap<String, Content>, leading: bool) {
         if !leading {
             // Another replica writes; what it wrote is read back on taking the Lease.
             self.stored = None;
-            return;
-        }
-        if !self.served().await {
             return;
         }
         let mut stored = match self.stored.take() {
