@@ -35,18 +35,29 @@ pub async fn read(headers: &HeaderMap, body: Body, limit: usize, budget: Duratio
         return Err(BodyError::TooLarge);
     }
     let mut body = body;
-    let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
+    // A body that arrives in one frame (most do) is kept as it came, without a copy; a second
+    // frame starts a buffer sized for the whole.
+    let mut first: Option<Bytes> = None;
+    let mut bytes: Vec<u8> = Vec::new();
     let mut seen = 0usize;
     let collect = async {
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| e.to_string())?;
-            if let Some(data) = frame.data_ref() {
-                seen = seen.saturating_add(data.len());
-                if seen > bound {
-                    break;
-                }
-                if seen <= limit {
-                    bytes.extend_from_slice(data);
+            let Ok(data) = frame.into_data() else { continue };
+            seen = seen.saturating_add(data.len());
+            if seen > bound {
+                break;
+            }
+            if seen > limit {
+                continue;
+            }
+            match first.take() {
+                None if bytes.is_empty() => first = Some(data),
+                None => bytes.extend_from_slice(&data),
+                Some(head) => {
+                    bytes.reserve(declared.unwrap_or(0).min(limit as u64) as usize);
+                    bytes.extend_from_slice(&head);
+                    bytes.extend_from_slice(&data);
                 }
             }
         }
@@ -56,6 +67,29 @@ pub async fn read(headers: &HeaderMap, body: Body, limit: usize, budget: Duratio
         Err(_) => Err(BodyError::Timeout),
         Ok(Err(e)) => Err(BodyError::Read(e)),
         Ok(Ok(())) if seen > limit => Err(BodyError::TooLarge),
-        Ok(Ok(())) => Ok(Bytes::from(bytes)),
+        Ok(Ok(())) => Ok(first.unwrap_or_else(|| Bytes::from(bytes))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn streamed(chunks: &[&'static [u8]]) -> Body {
+        let frames: Vec<Result<Bytes, std::io::Error>> = chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
+        Body::from_stream(futures::stream::iter(frames))
+    }
+
+    #[tokio::test]
+    async fn frames_are_joined_in_order_and_a_single_frame_is_kept_whole() {
+        let budget = Duration::from_secs(1);
+        let joined = read(&HeaderMap::new(), streamed(&[b"ab", b"", b"cd", b"e"]), 100, budget).await.unwrap();
+        assert_eq!(&joined[..], b"abcde");
+        let leading_empty = read(&HeaderMap::new(), streamed(&[b"", b"xy", b"z"]), 100, budget).await.unwrap();
+        assert_eq!(&leading_empty[..], b"xyz");
+        let one = read(&HeaderMap::new(), Body::from("whole"), 100, budget).await.unwrap();
+        assert_eq!(&one[..], b"whole");
+        let over = read(&HeaderMap::new(), streamed(&[b"0123456789", b"0123456789"]), 15, budget).await;
+        assert!(matches!(over, Err(BodyError::TooLarge)), "{over:?}");
     }
 }
