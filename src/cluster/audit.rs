@@ -181,7 +181,7 @@ impl Auditor {
             if !trimmed.is_empty() {
                 tracing::warn!(namespaces = ?trimmed, "reports too large for one object: passing results left out");
             }
-            writer.sync(desired, self.leading).await;
+            writer.sync(desired).await;
         }
         self.metrics.audit_pass();
         broken.len()

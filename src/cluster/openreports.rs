@@ -62,13 +62,9 @@ impl Reports {
         self.served().await
     }
 
-    /// Brings the Reports in line with `desired` (by namespace); called after [`Reports::ready`].
-    pub async fn sync(&mut self, mut desired: BTreeMap<String, Content>, leading: bool) {
-        if !leading {
-            // Another replica writes; what it wrote is read back on taking the Lease.
-            self.stored = None;
-            return;
-        }
+    /// Brings the Reports in line with `desired` (by namespace); only after [`Reports::ready`]
+    /// said yes this pass.
+    pub async fn sync(&mut self, mut desired: BTreeMap<String, Content>) {
         let mut stored = match self.stored.take() {
             Some(stored) => stored,
             None => match self.read_back().await {

@@ -169,7 +169,11 @@ impl SelfSigned {
         let leader = self.elector.try_lead().await?;
         let mut secret = self.secrets.get_opt(&self.secret_name).await?;
         let mut stored = secret.as_ref().and_then(stored_from);
-        if leader && let Some(written) = self.lead(secret.take(), stored.as_ref()).await? {
+        // The leader reads its configurations once a pass; what it patches is updated in place.
+        let mut webhooks = if leader { Some(self.read_webhooks().await?) } else { None };
+        if let Some(webhooks) = &mut webhooks
+            && let Some(written) = self.lead(secret.take(), stored.as_ref(), webhooks).await?
+        {
             stored = Some(written);
         }
         let Some(stored) = stored else {
@@ -193,21 +197,26 @@ impl SelfSigned {
                 return Ok(());
             }
         }
-        if leader {
+        if let Some(webhooks) = &mut webhooks {
             // Usually nothing to do: repairs a caBundle edited or recreated since.
-            self.ensure_ca_bundles(stored.trust.as_bytes()).await?;
+            self.ensure_ca_bundles(webhooks, stored.trust.as_bytes()).await?;
         }
         Ok(())
     }
 
     /// The leader's step: renews or rotates what is due, works out the CAs to trust, writes
     /// them into the caBundles, then the Secret. Returns what it wrote, if anything.
-    async fn lead(&self, secret: Option<Secret>, found: Option<&Stored>) -> Result<Option<Stored>, kube::Error> {
+    async fn lead(
+        &self,
+        secret: Option<Secret>,
+        found: Option<&Stored>,
+        webhooks: &mut Webhooks,
+    ) -> Result<Option<Stored>, kube::Error> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let l = &self.lifetimes;
         // Every replica reloads the Secret each check; two Lease durations cover a slow one.
         let settle = l.check_every.saturating_mul(6);
-        let seen = self.ca_bundles().await?;
+        let seen = webhooks.bundles();
         let issued: Result<Stored, crate::certs::CertError> = match (
             plan(found.map(|f| &f.bundle), &self.dns_names, now, l.renew_before, l.leaf),
             found,
@@ -258,7 +267,7 @@ impl SelfSigned {
             return Ok(None);
         }
         // The caBundles first: any replica may load the Secret's leaf the moment it is written.
-        if let Err(error) = self.ensure_ca_bundles(next.trust.as_bytes()).await {
+        if let Err(error) = self.ensure_ca_bundles(webhooks, next.trust.as_bytes()).await {
             tracing::warn!(%error, "cannot write the caBundles before the TLS Secret; writing the Secret anyway");
         }
         let result = match secret {
@@ -295,40 +304,50 @@ impl SelfSigned {
         }
     }
 
-    /// Each webhook's caBundle in the configurations that exist, as they are now.
-    async fn ca_bundles(&self) -> Result<Vec<Vec<u8>>, kube::Error> {
-        let mut bundles = Vec::new();
-        let bundle = |b: &Option<ByteString>| b.as_ref().map(|b| b.0.clone()).unwrap_or_default();
-        if let Some((api, name)) = &self.validating
-            && let Some(config) = api.get_opt(name).await?
-        {
-            bundles.extend(config.webhooks.iter().flatten().map(|w| bundle(&w.client_config.ca_bundle)));
-        }
-        if let Some((api, name)) = &self.mutating
-            && let Some(config) = api.get_opt(name).await?
-        {
-            bundles.extend(config.webhooks.iter().flatten().map(|w| bundle(&w.client_config.ca_bundle)));
-        }
-        Ok(bundles)
+    /// The webhooks (name, caBundle) of the configurations this replica keeps, as they are now;
+    /// `None` for one that does not exist (the values did not render it: nothing to patch).
+    async fn read_webhooks(&self) -> Result<Webhooks, kube::Error> {
+        let validating = match &self.validating {
+            Some((api, name)) => api
+                .get_opt(name)
+                .await?
+                .map(|c| c.webhooks.into_iter().flatten().map(|w| (w.name, w.client_config.ca_bundle)).collect()),
+            None => None,
+        };
+        let mutating = match &self.mutating {
+            Some((api, name)) => api
+                .get_opt(name)
+                .await?
+                .map(|c| c.webhooks.into_iter().flatten().map(|w| (w.name, w.client_config.ca_bundle)).collect()),
+            None => None,
+        };
+        Ok(Webhooks { validating, mutating })
     }
 
-    /// Writes `ca` into both configurations. One that does not exist (the values did not render
-    /// it) has nothing to patch; it is skipped, with a line in the log, and the other is still
-    /// written.
-    async fn ensure_ca_bundles(&self, ca: &[u8]) -> Result<(), kube::Error> {
-        if let Some((api, name)) = &self.validating {
-            let webhooks = |c: &ValidatingWebhookConfiguration| {
-                c.webhooks.iter().flatten().map(|w| (w.name.clone(), w.client_config.ca_bundle.clone())).collect()
-            };
-            ensure_ca_bundle(api, name, ca, webhooks).await?;
+    /// Writes `ca` into every webhook of both configurations that does not hold it yet, and
+    /// records what it wrote in `webhooks`.
+    async fn ensure_ca_bundles(&self, webhooks: &mut Webhooks, ca: &[u8]) -> Result<(), kube::Error> {
+        if let (Some((api, name)), Some(current)) = (&self.validating, &mut webhooks.validating) {
+            patch_ca_bundles(api, name, current, ca).await?;
         }
-        if let Some((api, name)) = &self.mutating {
-            let webhooks = |c: &MutatingWebhookConfiguration| {
-                c.webhooks.iter().flatten().map(|w| (w.name.clone(), w.client_config.ca_bundle.clone())).collect()
-            };
-            ensure_ca_bundle(api, name, ca, webhooks).await?;
+        if let (Some((api, name)), Some(current)) = (&self.mutating, &mut webhooks.mutating) {
+            patch_ca_bundles(api, name, current, ca).await?;
         }
         Ok(())
+    }
+}
+
+/// The webhooks (name, caBundle) of each configuration, as read this pass.
+struct Webhooks {
+    validating: Option<Vec<(String, Option<ByteString>)>>,
+    mutating: Option<Vec<(String, Option<ByteString>)>>,
+}
+
+impl Webhooks {
+    /// Every webhook's caBundle (empty where unset).
+    fn bundles(&self) -> Vec<Vec<u8>> {
+        let all = self.validating.iter().chain(&self.mutating).flatten();
+        all.map(|(_, b)| b.as_ref().map(|b| b.0.clone()).unwrap_or_default()).collect()
     }
 }
 
@@ -351,31 +370,13 @@ where
     }
 }
 
-/// The configuration `name`'s webhooks (name, caBundle), each set to `ca`; nothing when there is
-/// no such configuration.
-async fn ensure_ca_bundle<K>(
-    api: &Api<K>,
-    name: &str,
-    ca: &[u8],
-    webhooks: impl Fn(&K) -> Vec<(String, Option<ByteString>)>,
-) -> Result<(), kube::Error>
-where
-    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let Some(config) = api.get_opt(name).await? else {
-        tracing::debug!(config = %name, kind = %K::kind(&()), "no such webhook configuration: nothing to patch");
-        return Ok(());
-    };
-    let current = webhooks(&config);
-    patch_ca_bundles(api, name, current.iter().map(|(w, b)| (w.as_str(), b.as_ref())).collect(), ca).await
-}
-
 /// Sets each webhook's `caBundle` that differs from `ca`, with a JSON patch that first tests each
-/// webhook's name at its index (a concurrent edit of the list makes the patch fail, not misapply).
+/// webhook's name at its index (a concurrent edit of the list makes the patch fail, not misapply);
+/// once written, `current` holds `ca` too.
 async fn patch_ca_bundles<K>(
     api: &Api<K>,
     name: &str,
-    current: Vec<(&str, Option<&ByteString>)>,
+    current: &mut [(String, Option<ByteString>)],
     ca: &[u8],
 ) -> Result<(), kube::Error>
 where
@@ -384,7 +385,7 @@ where
     let encoded = ByteString(ca.to_vec());
     let mut ops: Vec<serde_json::Value> = Vec::new();
     for (i, (webhook, bundle)) in current.iter().enumerate() {
-        if bundle.map(|b| b.0.as_slice()) != Some(ca) {
+        if bundle.as_ref().map(|b| b.0.as_slice()) != Some(ca) {
             ops.push(json!({"op": "test", "path": format!("/webhooks/{i}/name"), "value": webhook}));
             ops.push(json!({"op": "add", "path": format!("/webhooks/{i}/clientConfig/caBundle"), "value": encoded}));
         }
@@ -395,6 +396,9 @@ where
     let patch: json_patch::Patch = serde_json::from_value(serde_json::Value::Array(ops)).expect("well-formed patch");
     api.patch(name, &PatchParams::default(), &Patch::<()>::Json(patch)).await?;
     tracing::info!(config = name, "caBundle written");
+    for (_, bundle) in current.iter_mut() {
+        *bundle = Some(encoded.clone());
+    }
     Ok(())
 }
 
