@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::balancer::Balancer;
 use common::chart::find;
-use common::deployment::{NS, install};
+use common::deployment::{NS, install, is_hook};
 use common::server::eventually;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use kube::api::{Api, DynamicObject, PostParams};
@@ -78,7 +78,6 @@ async fn the_installed_chart_judges_through_its_service_and_passes_helm_test() {
     assert!(refusal.contains("ModelConfig default/nope"), "{refusal}");
 
     // `helm test`: the hook's account and Role, then the Pod's command under that account.
-    let is_hook = |o: &Value| o["metadata"]["annotations"]["helm.sh/hook"].is_string();
     let hooks: Vec<Value> = objects.iter().filter(|o| is_hook(o) && o["kind"] != "Pod").cloned().collect();
     assert_eq!(hooks.len(), 3, "ServiceAccount, Role, RoleBinding");
     assert_eq!(common::envtest::apply(&admin, &hooks, NS, false).await, Vec::<String>::new());

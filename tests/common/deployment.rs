@@ -34,7 +34,8 @@ pub struct Release {
     pub dir: tempfile::TempDir,
 }
 
-fn is_hook(object: &Value) -> bool {
+/// True for an object Helm creates only as a hook (`helm test`), never on install.
+pub fn is_hook(object: &Value) -> bool {
     object["metadata"]["annotations"]["helm.sh/hook"].is_string()
 }
 
