@@ -173,3 +173,133 @@ fn gateway_routes_follow_model_configs_and_keys() {
     index.delete_harness(&key("team-a", "x"));
     assert_eq!(index.other_routes(mine, &me, &served, 3), OtherRoutes::default());
 }
+
+/// The shared-gateway counts, after any sequence of harness, ModelConfig and Secret changes,
+/// equal a count made from scratch over the objects (the index keeps them per namespace and
+/// route so that a check reads routes, not harnesses).
+mod other_routes_match_a_scan {
+    use super::*;
+    use harness_guard::core::index::route_id;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Harness { ns: usize, name: usize, mc: usize, openshell: bool },
+        DeleteHarness { ns: usize, name: usize },
+        Model { mc: usize, secret: usize, model: usize },
+        DeleteModel { mc: usize },
+        Secret { secret: usize, value: usize },
+        DeleteSecret { secret: usize },
+    }
+
+    const NS: [&str; 2] = ["a", "b"];
+    const VALUES: [&str; 3] = ["sk-1", "sk-2", ""];
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..2usize, 0..4usize, 0..3usize, any::<bool>()).prop_map(|(ns, name, mc, openshell)| Op::Harness { ns, name, mc, openshell }),
+            1 => (0..2usize, 0..4usize).prop_map(|(ns, name)| Op::DeleteHarness { ns, name }),
+            2 => (0..3usize, 0..3usize, 0..2usize).prop_map(|(mc, secret, model)| Op::Model { mc, secret, model }),
+            1 => (0..3usize).prop_map(|mc| Op::DeleteModel { mc }),
+            2 => (0..3usize, 0..3usize).prop_map(|(secret, value)| Op::Secret { secret, value }),
+            1 => (0..3usize).prop_map(|secret| Op::DeleteSecret { secret }),
+        ]
+    }
+
+    #[derive(Default)]
+    struct World {
+        harnesses: BTreeMap<(usize, usize), (usize, bool)>,
+        models: BTreeMap<usize, (usize, usize)>,
+        secrets: BTreeMap<usize, usize>,
+    }
+
+    impl World {
+        fn secret_values(&self, d: &Digester, s: usize) -> Option<SecretValues> {
+            self.secrets.get(&s).map(|v| secret(d, "a", &format!("s{s}"), &[("K", VALUES[*v])]))
+        }
+
+        fn route(&self, d: &Digester, h: &(usize, usize)) -> Option<u64> {
+            let (mc, openshell) = self.harnesses.get(h)?;
+            let (s, model) = self.models.get(mc).filter(|_| *openshell)?;
+            let value = VALUES[*self.secrets.get(s)?];
+            (!value.is_empty()).then(|| route_id("openai", Some(&format!("m{model}")), &d.digest(value.as_bytes())))
+        }
+    }
+
+    fn model_config(mc: usize, secret: usize, model: usize) -> ModelConfig {
+        serde_saphyr::from_str(&format!(
+            "metadata: {{name: mc{mc}, namespace: a}}\nspec: {{provider: OpenAI, model: m{model}, apiKeySecret: s{secret}, apiKeySecretKey: K}}"
+        ))
+        .unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+        #[test]
+        fn after_any_changes(ops in prop::collection::vec(op(), 1..40)) {
+            let d = Digester::random();
+            let mut index = Index::default();
+            let mut world = World::default();
+            for op in ops {
+                match op {
+                    Op::Harness { ns, name, mc, openshell } => {
+                        let runtime = if openshell { "" } else { ", substrate: {}" };
+                        index.apply_harness(&harness(&format!(
+                            "metadata: {{name: h{name}, namespace: {}}}\nspec: {{backend: openclaw, modelConfigRef: a/mc{mc}{runtime}}}\n",
+                            NS[ns]
+                        )));
+                        world.harnesses.insert((ns, name), (mc, openshell));
+                    }
+                    Op::DeleteHarness { ns, name } => {
+                        index.delete_harness(&key(NS[ns], &format!("h{name}")));
+                        world.harnesses.remove(&(ns, name));
+                    }
+                    Op::Model { mc, secret, model } => {
+                        index.apply_model_config(&model_config(mc, secret, model), world.secret_values(&d, secret).as_ref());
+                        world.models.insert(mc, (secret, model));
+                    }
+                    Op::DeleteModel { mc } => {
+                        index.delete_model_config(&key("a", &format!("mc{mc}")));
+                        world.models.remove(&mc);
+                    }
+                    Op::Secret { secret, value } => {
+                        world.secrets.insert(secret, value);
+                        index.apply_secret(&key("a", &format!("s{secret}")), world.secret_values(&d, secret).as_ref());
+                    }
+                    Op::DeleteSecret { secret } => {
+                        world.secrets.remove(&secret);
+                        index.apply_secret(&key("a", &format!("s{secret}")), None);
+                    }
+                }
+            }
+            let routes: BTreeMap<(usize, usize), u64> =
+                world.harnesses.keys().filter_map(|h| Some((*h, world.route(&d, h)?))).collect();
+            let candidates = [
+                route_id("openai", Some("m0"), &d.digest(b"sk-1")),
+                route_id("OpenAI", Some("m1"), &d.digest(b"sk-2")),
+                0,
+            ];
+            for mine in candidates {
+                for me in [(0, 0), (0, 1), (1, 0), (1, 3)] {
+                    let live = routes.len();
+                    let same = routes.values().filter(|r| **r == mine).count();
+                    let me_elsewhere = usize::from(routes.get(&me).is_some_and(|r| *r != mine));
+                    let here: Vec<Key> = routes
+                        .iter()
+                        .filter(|(h, r)| h.0 == me.0 && **h != me && **r != mine)
+                        .map(|(h, _)| key(NS[h.0], &format!("h{}", h.1)))
+                        .collect();
+                    let expected = OtherRoutes {
+                        here: here.iter().take(2).cloned().collect(),
+                        more_here: here.len().saturating_sub(2),
+                        elsewhere: (live - same - me_elsewhere) - here.len(),
+                    };
+                    let me_key = key(NS[me.0], &format!("h{}", me.1));
+                    prop_assert_eq!(index.other_routes(mine, &me_key, &|_: &str| true, 2), expected, "mine {} me {:?}", mine, me);
+                    prop_assert_eq!(index.other_routes(mine, &me_key, &|_: &str| false, 2), OtherRoutes::default());
+                }
+            }
+        }
+    }
+}

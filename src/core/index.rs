@@ -38,6 +38,11 @@ fn id_of_meta(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta)
     id_for(meta.namespace.as_deref().unwrap_or(""), meta.name.as_deref().unwrap_or(""))
 }
 
+/// The namespace part of an id.
+fn key_namespace(id: &str) -> &str {
+    id.split_once('/').map_or("", |(ns, _)| ns)
+}
+
 fn key_from(id: &str) -> Key {
     let (ns, name) = id.split_once('/').unwrap_or(("", id));
     (ns.to_string(), name.to_string())
@@ -99,7 +104,11 @@ struct ModelRefs {
 pub fn route_id(provider: &str, model: Option<&str>, key: &ValueDigest) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    provider.to_ascii_lowercase().hash(&mut h);
+    // The provider type, lowercased as it is hashed (no allocation: this runs per request).
+    for b in provider.bytes() {
+        h.write_u8(b.to_ascii_lowercase());
+    }
+    h.write_u8(0xff);
     model.hash(&mut h);
     key.hash(&mut h);
     h.finish()
@@ -118,12 +127,22 @@ pub struct Index {
     model_keys: HashMap<ValueDigest, usize>,
     /// ModelConfig → the OpenShell harnesses that use it.
     openshell_by_model_config: Referrers,
-    /// Namespace → its OpenShell harnesses.
-    openshell_by_namespace: Referrers,
-    /// Gateway route → how many OpenShell harnesses run on it (ModelConfig with a readable key).
+    /// Namespace → gateway route → the OpenShell harnesses of that namespace on it (ModelConfig
+    /// with a readable key). A shared-gateway check reads one namespace's routes, not its harnesses.
+    routes_here: HashMap<Box<str>, HashMap<u64, RouteUsers>>,
+    /// Gateway route → how many OpenShell harnesses run on it.
     route_users: HashMap<u64, usize>,
     /// Provider type → how many OpenShell harnesses run on a route of it.
-    provider_users: HashMap<Box<str>, usize>,
+    provider_users: HashMap<Arc<str>, usize>,
+}
+
+/// The harnesses of one namespace on one gateway route.
+#[derive(Debug)]
+struct RouteUsers {
+    /// The route's provider type (lowercase), shared with `provider_users`' key.
+    provider: Arc<str>,
+    /// Sorted.
+    users: Vec<Id>,
 }
 
 /// `text` as an id, reusing the one `map` already holds.
@@ -179,8 +198,7 @@ impl Index {
         let openshell = h.runs_on_openshell();
         if let (true, Some(mc)) = (openshell, &model_config) {
             self.openshell_by_model_config.add(mc, &id);
-            self.openshell_by_namespace.add(h.namespace(), &id);
-            self.count_route(self.mc_route(mc), 1);
+            self.count_route(mc, std::slice::from_ref(&id), true);
         }
         let refs = HarnessRefs {
             openshell,
@@ -203,8 +221,7 @@ impl Index {
             self.by_model_config.remove(mc, id);
             if refs.openshell {
                 self.openshell_by_model_config.remove(mc, id);
-                self.openshell_by_namespace.remove(&key_from(id).0, id);
-                self.count_route(self.mc_route(mc), -1);
+                self.count_route(mc, &[Id::from(id)], false);
             }
         }
         for s in &refs.secrets {
@@ -241,8 +258,8 @@ impl Index {
         let model = mc.spec.model.as_deref().map(Box::from);
         self.model_configs.insert(id.clone(), ModelRefs { secret, digest, provider, model });
         // Its OpenShell users now run on its new route.
-        let users = self.openshell_by_model_config.get(&id).len() as isize;
-        self.count_route(self.mc_route(&id), users);
+        let users = self.openshell_by_model_config.get(&id).to_vec();
+        self.count_route(&id, &users, true);
     }
 
     /// Forgets a ModelConfig.
@@ -251,8 +268,8 @@ impl Index {
     }
 
     fn forget_model_config(&mut self, id: &str) {
-        let users = self.openshell_by_model_config.get(id).len() as isize;
-        self.count_route(self.mc_route(id), -users);
+        let users = self.openshell_by_model_config.get(id).to_vec();
+        self.count_route(id, &users, false);
         let Some(refs) = self.model_configs.remove(id) else { return };
         if let Some((secret, _)) = &refs.secret {
             self.models_by_secret.remove(secret, id);
@@ -285,52 +302,98 @@ impl Index {
             if let Some(d) = digest {
                 *self.model_keys.entry(d).or_default() += 1;
             }
-            let users = self.openshell_by_model_config.get(&mc).len() as isize;
-            self.count_route(self.mc_route(&mc), -users);
+            let users = self.openshell_by_model_config.get(&mc).to_vec();
+            self.count_route(&mc, &users, false);
             self.model_configs.insert(mc.clone(), ModelRefs { digest, ..refs });
-            self.count_route(self.mc_route(&mc), users);
+            self.count_route(&mc, &users, true);
         }
     }
 
     /// The route the ModelConfig `mc` sets, and its provider type; `None` without a readable key.
-    fn mc_route(&self, mc: &str) -> Option<(u64, Box<str>)> {
+    fn mc_route(&self, mc: &str) -> Option<(u64, &str)> {
         let refs = self.model_configs.get(mc)?;
         let route = route_id(&refs.provider, refs.model.as_deref(), refs.digest.as_ref()?);
-        Some((route, refs.provider.clone()))
+        Some((route, &refs.provider))
     }
 
-    fn count_route(&mut self, route: Option<(u64, Box<str>)>, delta: isize) {
-        let Some((route, provider)) = route.filter(|_| delta != 0) else { return };
-        let bump = |n: &mut usize| *n = n.saturating_add_signed(delta);
+    /// Adds `users` (OpenShell harnesses) to the route the ModelConfig `mc` sets now, or takes
+    /// them off it.
+    fn count_route(&mut self, mc: &str, users: &[Id], add: bool) {
+        let Some((route, provider)) = self.mc_route(mc).filter(|_| !users.is_empty()) else { return };
+        let provider = intern(&self.provider_users, provider);
+        let n = users.len();
+        let bump = |count: &mut usize| *count = if add { *count + n } else { count.saturating_sub(n) };
         bump(self.route_users.entry(route).or_default());
         bump(self.provider_users.entry(provider.clone()).or_default());
-        self.route_users.retain(|_, n| *n > 0);
-        self.provider_users.retain(|_, n| *n > 0);
+        if self.route_users.get(&route) == Some(&0) {
+            self.route_users.remove(&route);
+        }
+        if self.provider_users.get(&provider) == Some(&0) {
+            self.provider_users.remove(&provider);
+        }
+        for id in users {
+            let namespace = key_namespace(id);
+            if add {
+                let routes = match self.routes_here.get_mut(namespace) {
+                    Some(routes) => routes,
+                    None => self.routes_here.entry(namespace.into()).or_default(),
+                };
+                let here =
+                    routes.entry(route).or_insert_with(|| RouteUsers { provider: provider.clone(), users: Vec::new() });
+                if let Err(i) = here.users.binary_search(id) {
+                    here.users.insert(i, id.clone());
+                }
+            } else if let Some(routes) = self.routes_here.get_mut(namespace) {
+                if let Some(here) = routes.get_mut(&route) {
+                    here.users.retain(|u| u != id);
+                    if here.users.is_empty() {
+                        routes.remove(&route);
+                    }
+                }
+                if routes.is_empty() {
+                    self.routes_here.remove(namespace);
+                }
+            }
+        }
     }
 
     /// The live OpenShell harnesses (on a route of a provider type `served` accepts) whose route is
-    /// not `mine`, `me` left out, counted as [`OtherRoutes`] with up to `names` shown. Costs the
-    /// number of provider types and of harnesses in `me`'s namespace, not the cluster's.
+    /// not `mine`, `me` left out, counted as [`OtherRoutes`] with up to `names` shown (the first by
+    /// name). Costs the number of provider types and of routes in `me`'s namespace, not the
+    /// number of harnesses anywhere: this runs on every harness admission.
     pub fn other_routes(&self, mine: u64, me: &Key, served: &dyn Fn(&str) -> bool, names: usize) -> OtherRoutes {
-        let live: usize = self.provider_users.iter().filter(|(p, _)| served(p)).map(|(_, n)| n).sum();
+        let served: Vec<(&Arc<str>, usize)> =
+            self.provider_users.iter().filter(|(p, _)| served(p)).map(|(p, n)| (p, *n)).collect();
+        let is_served = |p: &Arc<str>| served.iter().any(|(s, _)| ***s == **p);
+        let live: usize = served.iter().map(|(_, n)| n).sum();
         let same = self.route_users.get(&mine).copied().unwrap_or(0);
-        let me_id = id_of(me);
-        let route_of = |id: &str| {
-            let refs = self.harnesses.get(id).filter(|r| r.openshell)?;
-            self.mc_route(refs.model_config.as_deref()?).filter(|(_, p)| served(p))
-        };
-        // `me`, already indexed on another live route (an update), is counted among the others.
-        let me_elsewhere = usize::from(route_of(&me_id).is_some_and(|(r, _)| r != mine));
+        let me_id: Id = Id::from(id_of(me));
+        let mut here_total = 0;
+        let mut me_elsewhere = 0;
+        let mut shown: Vec<&Id> = Vec::new();
+        for (route, here) in self.routes_here.get(me.0.as_str()).into_iter().flatten() {
+            if *route == mine || !is_served(&here.provider) {
+                continue;
+            }
+            // `me`, already indexed on another live route (an update), is counted among the others.
+            let me_on_it = here.users.binary_search(&me_id).is_ok();
+            me_elsewhere += usize::from(me_on_it);
+            here_total += here.users.len() - usize::from(me_on_it);
+            for id in here.users.iter().filter(|id| **id != me_id) {
+                // Keep the `names` smallest ids seen, sorted.
+                let at = shown.partition_point(|s| *s < id);
+                if at < names {
+                    shown.insert(at, id);
+                    shown.truncate(names);
+                } else {
+                    break;
+                }
+            }
+        }
         let others = live.saturating_sub(same).saturating_sub(me_elsewhere);
-        let mut here = self
-            .openshell_by_namespace
-            .get(&me.0)
-            .iter()
-            .filter(|id| ***id != *me_id && route_of(id).is_some_and(|(r, _)| r != mine));
-        let shown: Vec<Key> = here.by_ref().take(names).map(|id| key_from(id)).collect();
-        let more_here = here.count();
-        let elsewhere = others.saturating_sub(shown.len() + more_here);
-        OtherRoutes { here: shown, more_here, elsewhere }
+        let more_here = here_total - shown.len();
+        let elsewhere = others.saturating_sub(here_total);
+        OtherRoutes { here: shown.into_iter().map(|id| key_from(id)).collect(), more_here, elsewhere }
     }
 
     /// Harnesses whose sandbox is named `sandbox`.

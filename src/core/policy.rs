@@ -247,8 +247,7 @@ impl Default for OpenShellPolicy {
 impl OpenShellPolicy {
     /// True when the gateway serves a ModelConfig of `provider`.
     pub fn serves(&self, provider: &str) -> bool {
-        let kind = provider.to_ascii_lowercase();
-        self.inference_provider_types.iter().any(|t| t.eq_ignore_ascii_case(&kind))
+        self.inference_provider_types.iter().any(|t| t.eq_ignore_ascii_case(provider))
     }
 }
 
