@@ -13,7 +13,7 @@ use harness_guard::cluster::manifests::load_dir;
 use harness_guard::cluster::view::View;
 use harness_guard::core::policy::Policy;
 use harness_guard::core::view::Digester;
-use harness_guard::server::router::{AppState, webhook_router};
+use harness_guard::server::router::{AppState, Webhooks, webhook_router};
 use harness_guard::serving::readiness::Readiness;
 use harness_guard::telemetry::Metrics;
 use proptest::prelude::*;
@@ -170,7 +170,7 @@ proptest! {
     }
 }
 
-fn app() -> axum::Router {
+fn app() -> Webhooks<View> {
     let digester = Digester::random();
     let (view, feeds) = View::new(&Default::default(), digester.clone());
     load_dir(&repo_file("examples/cluster"), &digester).unwrap().feed(feeds);
@@ -201,7 +201,7 @@ proptest! {
             let req = axum::http::Request::post(path).header("content-type", "application/json").body(Body::from(serde_json::to_vec(&doc).unwrap())).unwrap();
             let res = app().oneshot(req).await.unwrap();
             let status = res.status().as_u16();
-            let body = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+            let body = http_body_util::BodyExt::collect(res.into_body()).await.unwrap().to_bytes();
             (status, body)
         });
         let answer: Value = serde_json::from_slice(&body).expect("every answer is JSON");

@@ -8,7 +8,10 @@
 
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use std::future::Future;
+use std::task::Poll;
+
+use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
 use http_body_util::BodyExt;
 
@@ -26,15 +29,20 @@ pub enum BodyError {
 /// How far past the limit a body is still read (and thrown away) before the 413.
 pub const DISCARD_FACTOR: usize = 2;
 
-/// Reads `body` whole, if it fits in `limit` bytes and arrives within `budget`.
-pub async fn read(headers: &HeaderMap, body: Body, limit: usize, budget: Duration) -> Result<Bytes, BodyError> {
+/// Reads `body` whole, if it fits in `limit` bytes and arrives within `budget`. A body already
+/// received whole (most are, by the time the request is routed) is taken without arming a timer.
+pub async fn read<B>(headers: &HeaderMap, body: B, limit: usize, budget: Duration) -> Result<Bytes, BodyError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     let bound = limit.saturating_mul(DISCARD_FACTOR);
     if declared.is_some_and(|n| n > bound as u64) {
         return Err(BodyError::TooLarge);
     }
-    let mut body = body;
+    let mut body = std::pin::pin!(body);
     // A body that arrives in one frame (most do) is kept as it came, without a copy; a second
     // frame starts a buffer sized for the whole.
     let mut first: Option<Bytes> = None;
@@ -63,7 +71,13 @@ pub async fn read(headers: &HeaderMap, body: Body, limit: usize, budget: Duratio
         }
         Ok::<(), String>(())
     };
-    match tokio::time::timeout(budget, collect).await {
+    let mut collect = std::pin::pin!(collect);
+    let ready = std::future::poll_fn(|cx| Poll::Ready(collect.as_mut().poll(cx))).await;
+    let collected = match ready {
+        Poll::Ready(done) => Ok(done),
+        Poll::Pending => tokio::time::timeout(budget, collect).await,
+    };
+    match collected {
         Err(_) => Err(BodyError::Timeout),
         Ok(Err(e)) => Err(BodyError::Read(e)),
         Ok(Ok(())) if seen > limit => Err(BodyError::TooLarge),
@@ -74,6 +88,7 @@ pub async fn read(headers: &HeaderMap, body: Body, limit: usize, budget: Duratio
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Body;
 
     fn streamed(chunks: &[&'static [u8]]) -> Body {
         let frames: Vec<Result<Bytes, std::io::Error>> = chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
@@ -91,5 +106,22 @@ mod tests {
         assert_eq!(&one[..], b"whole");
         let over = read(&HeaderMap::new(), streamed(&[b"0123456789", b"0123456789"]), 15, budget).await;
         assert!(matches!(over, Err(BodyError::TooLarge)), "{over:?}");
+    }
+
+    /// A body still on its way is waited for within the budget, and no longer.
+    #[tokio::test]
+    async fn a_late_body_is_waited_for_within_the_budget_only() {
+        let late = |after: Duration| {
+            let chunk = async move {
+                tokio::time::sleep(after).await;
+                Ok::<_, std::io::Error>(Bytes::from_static(b"late"))
+            };
+            Body::from_stream(futures::stream::once(chunk))
+        };
+        let budget = Duration::from_millis(400);
+        let read_late = read(&HeaderMap::new(), late(Duration::from_millis(50)), 100, budget).await.unwrap();
+        assert_eq!(&read_late[..], b"late");
+        let too_late = read(&HeaderMap::new(), late(Duration::from_secs(30)), 100, budget).await;
+        assert!(matches!(too_late, Err(BodyError::Timeout)), "{too_late:?}");
     }
 }

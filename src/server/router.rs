@@ -6,12 +6,12 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::body::Bytes;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use serde::Deserialize;
+use axum::routing::get;
+use http_body_util::Full;
 use serde_json::json;
 
 use super::body::BodyError;
@@ -43,13 +43,86 @@ pub struct AppState<V> {
     pub readiness: Arc<Readiness>,
 }
 
-/// The webhook routes.
-pub fn webhook_router<V: SharedView>(state: Arc<AppState<V>>) -> Router {
-    Router::new()
-        .route("/validate", post(validate::<V>))
-        .route("/mutate", post(mutate::<V>))
-        .fallback(not_found)
-        .with_state(state)
+/// The webhook routes, `POST /validate` and `POST /mutate`, as a service for hyper (and tower).
+/// Two routes need no router: the path and method are matched directly and the body is read as
+/// it comes off the connection, so a request pays for no extractor, header copy or boxed body.
+pub fn webhook_router<V: SharedView>(state: Arc<AppState<V>>) -> Webhooks<V> {
+    Webhooks { state }
+}
+
+/// The webhook service; cloning it clones a handle.
+pub struct Webhooks<V> {
+    state: Arc<AppState<V>>,
+}
+
+impl<V> Clone for Webhooks<V> {
+    fn clone(&self) -> Self {
+        Self { state: self.state.clone() }
+    }
+}
+
+/// An answer of the webhook service.
+pub type Answer = http::Response<Full<Bytes>>;
+
+impl<V: SharedView, B> hyper::service::Service<http::Request<B>> for Webhooks<V>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: std::fmt::Display,
+{
+    type Response = Answer;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Answer, Self::Error>>;
+
+    fn call(&self, request: http::Request<B>) -> Self::Future {
+        let state = self.state.clone();
+        Box::pin(async move { Ok(route(state, request).await) })
+    }
+}
+
+impl<V: SharedView, B> tower::Service<http::Request<B>> for Webhooks<V>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: std::fmt::Display,
+{
+    type Response = Answer;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Answer, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        hyper::service::Service::call(self, request)
+    }
+}
+
+async fn route<V: SharedView, B>(state: Arc<AppState<V>>, request: http::Request<B>) -> Answer
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
+    let webhook = match request.uri().path() {
+        "/validate" => Webhook::Validate,
+        "/mutate" => Webhook::Mutate,
+        _ => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "no such path: harness-guard serves POST /validate and POST /mutate".into(),
+            );
+        }
+    };
+    if request.method() != http::Method::POST {
+        let message = format!("{} {} is not served: send POST", request.method(), request.uri().path());
+        let mut answer = error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", message);
+        answer.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        return answer;
+    }
+    // The apiserver's `?timeout=10s`: the only query parameter it sends.
+    let (parts, body) = request.into_parts();
+    let timeout = parts.uri.query().and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("timeout=")));
+    draining(&state.readiness, admit(&state, webhook, timeout, &parts.headers, body).await)
 }
 
 /// The health and metrics routes.
@@ -85,38 +158,12 @@ async fn metrics<V: SharedView>(State(state): State<Arc<AppState<V>>>) -> Respon
     ([(header::CONTENT_TYPE, content_type)], state.metrics.encode()).into_response()
 }
 
-async fn not_found() -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        "NotFound",
-        "no such path: harness-guard serves POST /validate and POST /mutate".into(),
-    )
-}
-
-#[derive(Deserialize)]
-struct Params {
-    timeout: Option<String>,
-}
-
-async fn validate<V: SharedView>(
-    State(s): State<Arc<AppState<V>>>,
-    q: Query<Params>,
-    h: HeaderMap,
-    b: Body,
-) -> Response {
-    draining(&s.readiness, admit(s.clone(), Webhook::Validate, q.0, h, b).await)
-}
-
-async fn mutate<V: SharedView>(State(s): State<Arc<AppState<V>>>, q: Query<Params>, h: HeaderMap, b: Body) -> Response {
-    draining(&s.readiness, admit(s.clone(), Webhook::Mutate, q.0, h, b).await)
-}
-
 /// While draining (SIGTERM received, the listener still open), each HTTP/1.1 answer closes its
 /// connection: the apiserver opens a new one (to a ready replica) for its next call, so no
 /// keep-alive connection is left idle for the final close to race a request on (a POST the
 /// apiserver would not retry). HTTP/2 connections get GOAWAY at the close instead; hyper leaves
 /// the header out of HTTP/2 answers.
-fn draining(readiness: &Readiness, mut response: Response) -> Response {
+fn draining(readiness: &Readiness, mut response: Answer) -> Answer {
     if readiness.shutting_down.load(Ordering::Relaxed) {
         response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
     }
@@ -124,12 +171,21 @@ fn draining(readiness: &Readiness, mut response: Response) -> Response {
 }
 
 /// A `meta/v1 Status` error body, the shape Kubernetes clients expect.
-fn error(code: StatusCode, reason: &str, message: String) -> Response {
+fn error(code: StatusCode, reason: &str, message: String) -> Answer {
     let body = json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
         "message": message, "reason": reason, "code": code.as_u16(),
     });
-    (code, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    let mut answer = json_answer(body.to_string().into_bytes());
+    *answer.status_mut() = code;
+    answer
+}
+
+/// A 200 with a JSON body.
+fn json_answer(body: Vec<u8>) -> Answer {
+    let mut answer = http::Response::new(Full::new(Bytes::from(body)));
+    answer.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    answer
 }
 
 /// Parses the apiserver's `?timeout=5s` (Go duration, whole seconds in practice).
@@ -149,7 +205,11 @@ pub fn parse_timeout(value: Option<&str>) -> Duration {
 }
 
 /// The body, or the error response for it.
-async fn read_body(headers: &HeaderMap, body: Body, budget: Duration) -> Result<Bytes, Response> {
+async fn read_body<B>(headers: &HeaderMap, body: B, budget: Duration) -> Result<Bytes, Answer>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
     match super::body::read(headers, body, MAX_BODY_BYTES, budget).await {
         Ok(bytes) => Ok(bytes),
         Err(BodyError::TooLarge) => {
@@ -165,14 +225,18 @@ async fn read_body(headers: &HeaderMap, body: Body, budget: Duration) -> Result<
     }
 }
 
-async fn admit<V: SharedView>(
-    state: Arc<AppState<V>>,
+async fn admit<V: SharedView, B>(
+    state: &AppState<V>,
     webhook: Webhook,
-    params: Params,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let deadline = parse_timeout(params.timeout.as_deref());
+    timeout: Option<&str>,
+    headers: &HeaderMap,
+    body: B,
+) -> Answer
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
+    let deadline = parse_timeout(timeout);
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -186,7 +250,7 @@ async fn admit<V: SharedView>(
         );
     }
     // Leave a tenth of the apiserver's timeout to answer in.
-    let body = match read_body(&headers, body, deadline.mul_f32(0.9)).await {
+    let body = match read_body(headers, body, deadline.mul_f32(0.9)).await {
         Ok(body) => body,
         Err(response) => {
             state.metrics.bad_request();
@@ -233,6 +297,5 @@ async fn admit<V: SharedView>(
         duration_us = elapsed.as_micros() as u64,
         "admission"
     );
-    let body = admission::encode(reviewed.response);
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    json_answer(admission::encode(reviewed.response))
 }

@@ -5,11 +5,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
+
+use super::router::{SharedView, Webhooks};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -39,10 +39,10 @@ impl Default for Limits {
 
 /// Serves `app` over TLS on `listener` until `shutdown` resolves, then stops accepting and lets
 /// open connections finish their requests, for at most `limits.grace`.
-pub async fn serve_tls(
+pub async fn serve_tls<V: SharedView>(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
-    app: Router,
+    app: Webhooks<V>,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -87,8 +87,7 @@ pub async fn serve_tls(
                     return;
                 }
             };
-            let service = TowerToHyperService::new(app);
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let conn = builder.serve_connection(TokioIo::new(stream), app);
             if let Err(error) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(%peer, error = %error, "connection closed with error");
             }

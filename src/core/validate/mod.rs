@@ -110,14 +110,14 @@ fn check_env(
     for (i, var) in env.iter().enumerate() {
         let Some(literal) = var.value.as_ref() else { continue };
         let name = &var.name;
-        let field = format!("spec.env[{i}]");
+        let field = || format!("spec.env[{i}]");
         let holds_key = |m: &&ModelKey| m.digest.is_some_and(|d| literal.is_value_of(d, view.digester()));
         if let Some(model) = model.filter(holds_key) {
             let detail = Detail::Env { name: name.clone(), secret: Some(model.secret.clone()) };
-            findings.push(Finding::on(Rule::KeyInEnv, who, field, Cause::LiteralKey).with(detail));
+            findings.push(Finding::on(Rule::KeyInEnv, who, field(), Cause::LiteralKey).with(detail));
         } else if openshell && key_var.as_deref() == Some(name.as_str()) && !literal.is_placeholder() {
             let detail = Detail::Env { name: name.clone(), secret: None };
-            findings.push(Finding::on(Rule::KeyInEnv, who, field, Cause::NotPlaceholder).with(detail));
+            findings.push(Finding::on(Rule::KeyInEnv, who, field(), Cause::NotPlaceholder).with(detail));
         }
     }
 }
