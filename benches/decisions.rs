@@ -25,11 +25,11 @@ use harness_guard::core::validate::{Change, validate_harness};
 use harness_guard::core::view::Digester;
 use harness_guard::server::router::{AppState, webhook_router};
 use harness_guard::telemetry::Metrics;
+use hyper::service::Service;
 use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 fn repo(rel: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -159,10 +159,10 @@ fn benches(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("router in process");
     g.bench_function("mutate small pod", |b| {
-        b.iter(|| rt.block_on(router.clone().oneshot(post("/mutate", black_box(&small)))).unwrap())
+        b.iter(|| rt.block_on(router.call(post("/mutate", black_box(&small)))).unwrap())
     });
     g.bench_function("validate harness", |b| {
-        b.iter(|| rt.block_on(router.clone().oneshot(post("/validate", black_box(&harness_bytes)))).unwrap())
+        b.iter(|| rt.block_on(router.call(post("/validate", black_box(&harness_bytes)))).unwrap())
     });
     g.finish();
 }

@@ -18,7 +18,6 @@ use harness_guard::serving::readiness::Readiness;
 use harness_guard::telemetry::Metrics;
 use proptest::prelude::*;
 use serde_json::Value;
-use tower::ServiceExt;
 
 fn view() -> &'static View {
     static VIEW: OnceLock<View> = OnceLock::new();
@@ -199,7 +198,7 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let (status, body) = runtime.block_on(async {
             let req = axum::http::Request::post(path).header("content-type", "application/json").body(Body::from(serde_json::to_vec(&doc).unwrap())).unwrap();
-            let res = app().oneshot(req).await.unwrap();
+            let res = hyper::service::Service::call(&app(), req).await.unwrap();
             let status = res.status().as_u16();
             let body = http_body_util::BodyExt::collect(res.into_body()).await.unwrap().to_bytes();
             (status, body)

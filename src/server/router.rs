@@ -43,7 +43,7 @@ pub struct AppState<V> {
     pub readiness: Arc<Readiness>,
 }
 
-/// The webhook routes, `POST /validate` and `POST /mutate`, as a service for hyper (and tower).
+/// The webhook routes, `POST /validate` and `POST /mutate`, as a service for hyper.
 /// Two routes need no router: the path and method are matched directly and the body is read as
 /// it comes off the connection, so a request pays for no extractor, header copy or boxed body.
 pub fn webhook_router<V: SharedView>(state: Arc<AppState<V>>) -> Webhooks<V> {
@@ -76,24 +76,6 @@ where
     fn call(&self, request: http::Request<B>) -> Self::Future {
         let state = self.state.clone();
         Box::pin(async move { Ok(route(state, request).await) })
-    }
-}
-
-impl<V: SharedView, B> tower::Service<http::Request<B>> for Webhooks<V>
-where
-    B: hyper::body::Body<Data = Bytes> + Send + 'static,
-    B::Error: std::fmt::Display,
-{
-    type Response = Answer;
-    type Error = std::convert::Infallible;
-    type Future = futures::future::BoxFuture<'static, Result<Answer, Self::Error>>;
-
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        hyper::service::Service::call(self, request)
     }
 }
 
