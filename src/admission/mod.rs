@@ -196,8 +196,9 @@ fn respond(req: &Request, verdict: &Verdict) -> AdmissionResponse {
         // kube-core's deny() sets only the message; the apiserver turns a code under 400 into 400.
         response.result = status(403, "Forbidden", message);
     } else if !verdict.patch.is_empty() {
-        response =
-            response.with_patch(json_patch::Patch(verdict.patch.clone())).expect("a JSON patch always serializes");
+        // Written straight from the verdict's operations (kube-core's `with_patch` takes them by
+        // value); `encode` marks it as a JSONPatch.
+        response.patch = Some(serde_json::to_vec(&verdict.patch).expect("a JSON patch always serializes"));
     }
     response.with_warnings(message::warnings(verdict))
 }
