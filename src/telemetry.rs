@@ -201,6 +201,26 @@ pub fn redact_quoted(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn request_counts_through_resolved_handles_and_for_other_kinds() {
+        let metrics = super::Metrics::new();
+        for _ in 0..3 {
+            metrics.request("validate", "AgentHarness", "CREATE", "denied", 0.001);
+        }
+        metrics.request("mutate", "Pod", "CREATE", "patched", 0.001);
+        metrics.request("validate", "Deployment", "CREATE", "unhandled", 0.001);
+        let text = metrics.encode();
+        for line in [
+            r#"harness_guard_admission_requests_total{webhook="validate",kind="AgentHarness",operation="CREATE",verdict="denied"} 3"#,
+            r#"harness_guard_admission_requests_total{webhook="mutate",kind="Pod",operation="CREATE",verdict="patched"} 1"#,
+            r#"harness_guard_admission_requests_total{webhook="validate",kind="Deployment",operation="CREATE",verdict="unhandled"} 1"#,
+            r#"harness_guard_admission_duration_seconds_count{webhook="validate"} 4"#,
+            r#"harness_guard_admission_duration_seconds_count{webhook="mutate"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
+    }
+
+    #[test]
     fn quoted_runs_are_redacted() {
         let text = r#"invalid type: string "sk-secret", expected `a` at line 1 and `open"#;
         assert_eq!(super::redact_quoted(text), "invalid type: string \"…\", expected `…` at line 1 and `…");
@@ -234,8 +254,17 @@ struct RuleLabels {
 }
 
 /// Every metric harness-guard exports, registered once.
+/// Label values whose request counters are resolved once (see [`Metrics::request`]).
+const WEBHOOKS: [&str; 2] = ["validate", "mutate"];
+const SERVED_KINDS: [&str; 5] = ["AgentHarness", "Pod", "Secret", "ConfigMap", "ModelConfig"];
+const OPERATIONS: [&str; 4] = ["CREATE", "UPDATE", "DELETE", "CONNECT"];
+const VERDICTS: [&str; 5] = ["allowed", "warned", "patched", "denied", "unhandled"];
+const REQUEST_HANDLES: usize = WEBHOOKS.len() * SERVED_KINDS.len() * OPERATIONS.len() * VERDICTS.len();
+
 pub struct Metrics {
     registry: Registry,
+    request_handles: [OnceLock<Counter>; REQUEST_HANDLES],
+    latency_handles: [OnceLock<Histogram>; WEBHOOKS.len()],
     requests: Family<RequestLabels, Counter>,
     latency: Family<WebhookLabels, Histogram>,
     findings: Family<RuleLabels, Counter>,
@@ -346,6 +375,8 @@ impl Metrics {
         );
         Self {
             registry,
+            request_handles: std::array::from_fn(|_| OnceLock::new()),
+            latency_handles: std::array::from_fn(|_| OnceLock::new()),
             requests,
             latency,
             findings,
@@ -372,22 +403,31 @@ impl Metrics {
         verdict: &'static str,
         seconds: f64,
     ) {
-        // The kinds harness-guard serves are named without an allocation.
-        let kind = match kind {
-            "AgentHarness" => Cow::Borrowed("AgentHarness"),
-            "Pod" => Cow::Borrowed("Pod"),
-            "Secret" => Cow::Borrowed("Secret"),
-            "ConfigMap" => Cow::Borrowed("ConfigMap"),
-            "ModelConfig" => Cow::Borrowed("ModelConfig"),
-            other => Cow::Owned(other.to_string()),
-        };
-        let labels = RequestLabels { webhook, kind, operation, verdict };
-        self.requests.get_or_create(&labels).inc();
-        self.latency.get_or_create(&WebhookLabels { webhook }).observe(seconds);
+        // The label sets of the kinds harness-guard serves are resolved once: no hashing or lock
+        // of the family's map per request.
+        let position = |names: &[&str], name: &str| names.iter().position(|n| *n == name);
+        let slot = (|| {
+            let w = position(&WEBHOOKS, webhook)?;
+            let k = position(&SERVED_KINDS, kind)?;
+            let o = position(&OPERATIONS, operation)?;
+            let v = position(&VERDICTS, verdict)?;
+            Some((w, k, (((w * SERVED_KINDS.len() + k) * OPERATIONS.len() + o) * VERDICTS.len()) + v))
+        })();
+        match slot {
+            Some((w, k, slot)) => {
+                let labels = RequestLabels { webhook, kind: Cow::Borrowed(SERVED_KINDS[k]), operation, verdict };
+                self.request_handles[slot].get_or_init(|| self.requests.get_or_create(&labels).clone()).inc();
+                let latency = || self.latency.get_or_create(&WebhookLabels { webhook }).clone();
+                self.latency_handles[w].get_or_init(latency).observe(seconds);
+            }
+            None => {
+                let labels = RequestLabels { webhook, kind: Cow::Owned(kind.to_string()), operation, verdict };
+                self.requests.get_or_create(&labels).inc();
+                self.latency.get_or_create(&WebhookLabels { webhook }).observe(seconds);
+            }
+        }
     }
 
-    /// Counts one finding of `rule` with `cause` that the policy turned into `action`. The place
-    /// is never a label: it would make a series per object.
     pub fn finding(&self, rule: &'static str, cause: &'static str, action: &'static str) {
         let labels = RuleLabels { rule, cause, action };
         self.findings.get_or_create(&labels).inc();

@@ -275,9 +275,19 @@ where
         operation,
         dry_run = request.dry_run,
         verdict,
-        rules = ?admission::findings(&reviewed.verdict).map(|(f, _)| f.rule.name()).collect::<Vec<_>>(),
+        rules = ?Rules(&reviewed.verdict),
         duration_us = elapsed.as_micros() as u64,
         "admission"
     );
     json_answer(admission::encode(reviewed.response))
+}
+
+/// The rules of a verdict's findings, logged as a list (`["model-secret-resolves"]`) without
+/// collecting them first.
+struct Rules<'a>(&'a crate::core::verdict::Verdict);
+
+impl std::fmt::Debug for Rules<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(admission::findings(self.0).map(|(finding, _)| finding.rule.name())).finish()
+    }
 }
