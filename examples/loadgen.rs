@@ -418,6 +418,7 @@ async fn cluster_mode(args: &Args, dir: &Path, good: &Bytes) {
     let pid = hg.child.id();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let steady = rss_kib(pid, "VmRSS:");
+    let (steady_anon, steady_file) = (rss_kib(pid, "RssAnon:"), rss_kib(pid, "RssFile:"));
     let startup_peak = rss_kib(pid, "VmHWM:");
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
     let lists_before = api.count("list-done");
@@ -446,6 +447,11 @@ async fn cluster_mode(args: &Args, dir: &Path, good: &Bytes) {
     println!("|---|---|");
     println!("| time from process start to /readyz 200 | {:.2} s |", ready.as_secs_f64());
     println!("| resident memory, steady | {:.1} MiB |", steady as f64 / 1024.0);
+    println!(
+        "| of it anonymous (heap, stacks) / file-backed (the program's own mapped pages) | {:.1} / {:.1} MiB |",
+        steady_anon as f64 / 1024.0,
+        steady_file as f64 / 1024.0
+    );
     println!("| resident memory, peak during start-up list | {:.1} MiB |", startup_peak as f64 / 1024.0);
     println!(
         "| resident memory, peak during forced full re-list (410 Gone) | {:.1} MiB |",
