@@ -174,15 +174,32 @@ async fn every_admission_is_logged_and_flushed_at_exit() {
     let config = client_config(&[&server.ca], Proto::H1);
     let body = std::fs::read(repo_file("examples/reviews/harness-good.json")).unwrap();
     let mut conn = Conn::open(server.addr, config, Proto::H1).await.unwrap();
-    for _ in 0..50 {
+    for _ in 0..49 {
         assert_eq!(conn.post("/validate", body.clone()).await.unwrap().0.status(), 200);
     }
+    let denied = std::fs::read(repo_file("examples/reviews/harness-missing-secret.json")).unwrap();
+    let uid = serde_json::from_slice::<serde_json::Value>(&denied).unwrap()["request"]["uid"].clone();
+    assert_eq!(conn.post("/validate", denied).await.unwrap().0.status(), 200);
     server.sigterm();
     assert!(server.exit(Duration::from_secs(15)).await.success());
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
-    let admissions = lines.iter().filter(|l| l["message"] == "admission").count();
-    assert_eq!(admissions, 50, "{text}");
+    let admissions: Vec<&serde_json::Value> = lines.iter().filter(|l| l["message"] == "admission").collect();
+    assert_eq!(admissions.len(), 50, "{text}");
+    // One record per admission, with what an operator searches by.
+    let last = admissions.last().unwrap();
+    assert_eq!(last["uid"], uid, "{last}");
+    assert_eq!(
+        (&last["webhook"], &last["kind"], &last["operation"]),
+        (&"validate".into(), &"AgentHarness".into(), &"CREATE".into())
+    );
+    assert_eq!((&last["verdict"], &last["rules"]), (&"denied".into(), &"model-secret-resolves".into()), "{last}");
+    assert_eq!(
+        (&admissions[0]["verdict"], &admissions[0]["rules"]),
+        (&"allowed".into(), &"".into()),
+        "{}",
+        admissions[0]
+    );
     assert!(lines.iter().any(|l| l["message"] == "shut down"), "the last line, flushed at exit");
 }
 

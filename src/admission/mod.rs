@@ -73,7 +73,11 @@ pub type Request = AdmissionRequest<RawObject>;
 
 /// Parses and checks a request body.
 pub fn parse(body: &[u8]) -> Result<Request, ReviewError> {
-    let review: AdmissionReview<RawObject> = match serde_json::from_slice(body) {
+    // Checked as UTF-8 once, whole: read from a `str`, serde_json then checks no string or raw
+    // field again (from bytes it checked each `object` field it kept, and every string it read).
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ReviewError::Malformed(format!("invalid UTF-8 at byte {} of the body", e.valid_up_to())))?;
+    let review: AdmissionReview<RawObject> = match serde_json::from_str(text) {
         Ok(review) => review,
         Err(e) => {
             // On the error path only: a review of another version fails on its fields, but the
@@ -198,7 +202,9 @@ fn respond(req: &Request, verdict: &Verdict) -> AdmissionResponse {
     } else if !verdict.patch.is_empty() {
         // Written straight from the verdict's operations (kube-core's `with_patch` takes them by
         // value); `encode` marks it as a JSONPatch.
-        response.patch = Some(serde_json::to_vec(&verdict.patch).expect("a JSON patch always serializes"));
+        let mut patch = Vec::with_capacity(verdict.patch.len() * 192);
+        serde_json::to_writer(&mut patch, &verdict.patch).expect("a JSON patch always serializes");
+        response.patch = Some(patch);
     }
     response.with_warnings(message::warnings(verdict))
 }

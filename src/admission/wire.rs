@@ -50,5 +50,15 @@ pub fn encode(response: AdmissionResponse) -> Vec<u8> {
             warnings: &response.warnings,
         },
     };
-    serde_json::to_vec(&wire).expect("an AdmissionReview always serializes")
+    // Sized for the whole answer up front: growing from serde_json's default 128 bytes copied a
+    // patched answer several times.
+    let warnings: usize = response.warnings.iter().flatten().map(|w| w.len() + 8).sum();
+    let size = 256
+        + wire.response.uid.len()
+        + response.result.message.len() * 2
+        + warnings
+        + wire.response.patch.as_ref().map_or(0, String::len);
+    let mut out = Vec::with_capacity(size);
+    serde_json::to_writer(&mut out, &wire).expect("an AdmissionReview always serializes");
+    out
 }

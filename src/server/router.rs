@@ -268,26 +268,31 @@ where
     // Field values inside the macro are built only when the line is enabled: this runs on every request.
     tracing::info!(
         webhook = webhook.name(),
-        uid = %request.uid,
+        uid = request.uid.as_str(),
         kind,
         namespace = request.namespace.as_deref().unwrap_or(""),
         name = name.unwrap_or(&request.name),
         operation,
         dry_run = request.dry_run,
         verdict,
-        rules = ?Rules(&reviewed.verdict),
+        rules = rules(&reviewed.verdict).as_ref(),
         duration_us = elapsed.as_micros() as u64,
         "admission"
     );
     json_answer(admission::encode(reviewed.response))
 }
 
-/// The rules of a verdict's findings, logged as a list (`["model-secret-resolves"]`) without
-/// collecting them first.
-struct Rules<'a>(&'a crate::core::verdict::Verdict);
-
-impl std::fmt::Debug for Rules<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(admission::findings(self.0).map(|(finding, _)| finding.rule.name())).finish()
+/// The rules of a verdict's findings, comma-separated (`model-secret-resolves,explicit-upstream`),
+/// for the log line: a string field is written as it is, where a formatted list would be formatted
+/// and then escaped again. No allocation for none or one.
+fn rules(verdict: &crate::core::verdict::Verdict) -> std::borrow::Cow<'static, str> {
+    let mut names = admission::findings(verdict).map(|(finding, _)| finding.rule.name());
+    match (names.next(), names.next()) {
+        (None, _) => "".into(),
+        (Some(one), None) => one.into(),
+        (Some(first), Some(second)) => {
+            let rest: Vec<&str> = [first, second].into_iter().chain(names).collect();
+            rest.join(",").into()
+        }
     }
 }
