@@ -162,7 +162,12 @@ pub fn init_tracing(json: Option<bool>) -> Option<LogGuard> {
         Arc::new(LogBuffer { pending: Mutex::default(), wake: Condvar::new(), limit, dropped: AtomicUsize::new(0) });
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(BatchWriter(buffer.clone()));
     // Another subscriber may already be installed (tests); then keep it.
-    let installed = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
+    let installed = if json {
+        let inner = tracing_subscriber::fmt::format().json().flatten_event(true);
+        builder.json().flatten_event(true).event_format(JsonLines { inner }).try_init()
+    } else {
+        builder.try_init()
+    };
     installed.ok()?;
     let _ = LOGS.set(buffer.clone());
     let out = log_output();
@@ -170,6 +175,123 @@ pub fn init_tracing(json: Option<bool>) -> Option<LogGuard> {
     let thread =
         std::thread::Builder::new().name("harness-guard-log".into()).spawn(move || write_logs(writer, out)).ok()?;
     Some(LogGuard { buffer, thread: Some(thread) })
+}
+
+/// The JSON log format: tracing-subscriber's own (`json().flatten_event(true)`), except that an
+/// event outside any span (every admission's record) is written here directly, with the same
+/// keys in the same order, instead of through its generic serializer, which passes each fragment
+/// through a UTF-8 check and a formatter call: that record is written once per request.
+struct JsonLines {
+    inner: tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Json>,
+}
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for JsonLines
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        use tracing_subscriber::fmt::time::FormatTime;
+        // Inside a span the record also lists the spans, and a `log` record takes its target from
+        // its fields: tracing-subscriber writes those.
+        let meta = event.metadata();
+        if event.parent().is_some() || ctx.lookup_current().is_some() || meta.fields().field("log.target").is_some() {
+            return self.inner.format_event(ctx, writer, event);
+        }
+        writer.write_str("{\"timestamp\":\"")?;
+        tracing_subscriber::fmt::time::SystemTime.format_time(&mut writer)?;
+        writer.write_str("\",\"level\":\"")?;
+        writer.write_str(meta.level().as_str())?;
+        writer.write_char('"')?;
+        let mut fields = JsonFields { out: &mut writer, result: Ok(()) };
+        event.record(&mut fields);
+        fields.result?;
+        writer.write_str(",\"target\":")?;
+        json_string(&mut writer, meta.target())?;
+        writer.write_str("}\n")
+    }
+}
+
+/// Writes each field as `,"name":value`: strings escaped, numbers and booleans bare, anything
+/// else by its `Debug` form as a string (as tracing-serde does).
+struct JsonFields<'a, W: std::fmt::Write> {
+    out: &'a mut W,
+    result: std::fmt::Result,
+}
+
+impl<W: std::fmt::Write> JsonFields<'_, W> {
+    fn entry(&mut self, field: &tracing::field::Field, value: impl FnOnce(&mut W) -> std::fmt::Result) {
+        if self.result.is_ok() {
+            self.result = (|| {
+                self.out.write_char(',')?;
+                json_string(self.out, field.name())?;
+                self.out.write_char(':')?;
+                value(self.out)
+            })();
+        }
+    }
+}
+
+impl<W: std::fmt::Write> tracing::field::Visit for JsonFields<'_, W> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.entry(field, |out| json_string(out, value));
+    }
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.entry(field, |out| out.write_str(if value { "true" } else { "false" }));
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.entry(field, |out| write!(out, "{value}"));
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.entry(field, |out| write!(out, "{value}"));
+    }
+    fn record_u128(&mut self, field: &tracing::field::Field, value: u128) {
+        self.entry(field, |out| write!(out, "{value}"));
+    }
+    fn record_i128(&mut self, field: &tracing::field::Field, value: i128) {
+        self.entry(field, |out| write!(out, "{value}"));
+    }
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        // JSON has no NaN or infinity; serde_json writes them as null.
+        self.entry(field, |out| if value.is_finite() { write!(out, "{value:?}") } else { out.write_str("null") });
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let text = format!("{value:?}");
+        self.entry(field, |out| json_string(out, &text));
+    }
+}
+
+/// `text` as a JSON string: quotes, backslashes and control characters escaped (RFC 8259 §7).
+fn json_string(out: &mut impl std::fmt::Write, text: &str) -> std::fmt::Result {
+    out.write_char('"')?;
+    let mut plain = 0;
+    for (i, byte) in text.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.write_str(&text[plain..i])?;
+        if escape.is_empty() {
+            write!(out, "\\u{byte:04x}")?;
+        } else {
+            out.write_str(escape)?;
+        }
+        plain = i + 1;
+    }
+    out.write_str(&text[plain..])?;
+    out.write_char('"')
 }
 
 /// Replaces the inside of every quoted run (`"…"` or `` `…` ``) with `…`: error texts from serde
@@ -200,6 +322,66 @@ pub fn redact_quoted(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// The admission record's writer gives what tracing-subscriber's JSON format gives for the
+    /// same events: the same keys in the same order and the same values, escapes included.
+    #[test]
+    fn json_lines_match_tracing_subscribers_json() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let emit = || {
+            tracing::info!(
+                webhook = "validate",
+                uid = "7e57-\"quoted\"-\\-\n-\t-\r-\u{1}-\u{8}-\u{c}-\u{1f}-\u{7f}-é-✓",
+                dry_run = false,
+                duration_us = 17u64,
+                delta = -3i64,
+                share = 0.25f64,
+                whole = 2.0f64,
+                rules = "model-secret-resolves,explicit-upstream",
+                objects = ?[("AgentHarness", 3)],
+                "admission {}", "done"
+            );
+            tracing::warn!(error = %std::io::Error::other("no \"route\""), "bare");
+        };
+        let run = |fast: bool| {
+            let sink = Sink::default();
+            let writer = {
+                let sink = sink.clone();
+                move || sink.clone()
+            };
+            let builder = tracing_subscriber::fmt().with_writer(writer).json().flatten_event(true);
+            if fast {
+                let inner = tracing_subscriber::fmt::format().json().flatten_event(true);
+                tracing::subscriber::with_default(builder.event_format(super::JsonLines { inner }).finish(), emit);
+            } else {
+                tracing::subscriber::with_default(builder.finish(), emit);
+            }
+            let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+            // Timestamps differ between the runs; everything else must not.
+            text.lines()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+                    assert!(v["timestamp"].as_str().is_some_and(|t| t.ends_with('Z') && t.len() == 27), "{l}");
+                    let cut = l.find("\",\"level\"").unwrap();
+                    l[cut..].to_string()
+                })
+                .collect::<Vec<_>>()
+        };
+        let (fast, reference) = (run(true), run(false));
+        assert_eq!(fast.len(), 2);
+        assert_eq!(fast, reference);
+    }
+
     #[test]
     fn request_counts_through_resolved_handles_and_for_other_kinds() {
         let metrics = super::Metrics::new();
