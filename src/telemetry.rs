@@ -1,6 +1,7 @@
 //! Logs (tracing: JSON off a terminal, readable on one) and Prometheus metrics.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -164,7 +165,11 @@ pub fn init_tracing(json: Option<bool>) -> Option<LogGuard> {
     // Another subscriber may already be installed (tests); then keep it.
     let installed = if json {
         let inner = tracing_subscriber::fmt::format().json().flatten_event(true);
-        builder.json().flatten_event(true).event_format(JsonLines { inner }).try_init()
+        // Span fields are recorded as JSON, as `json()` would; the events are written by `JsonLines`.
+        builder
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(JsonLines { inner })
+            .try_init()
     } else {
         builder.try_init()
     };
@@ -208,7 +213,7 @@ where
         writer.write_str("\",\"level\":\"")?;
         writer.write_str(meta.level().as_str())?;
         writer.write_char('"')?;
-        let mut fields = JsonFields { out: &mut writer, result: Ok(()) };
+        let mut fields = FieldWriter { out: &mut writer, result: Ok(()) };
         event.record(&mut fields);
         fields.result?;
         writer.write_str(",\"target\":")?;
@@ -219,12 +224,12 @@ where
 
 /// Writes each field as `,"name":value`: strings escaped, numbers and booleans bare, anything
 /// else by its `Debug` form as a string (as tracing-serde does).
-struct JsonFields<'a, W: std::fmt::Write> {
+struct FieldWriter<'a, W: std::fmt::Write> {
     out: &'a mut W,
     result: std::fmt::Result,
 }
 
-impl<W: std::fmt::Write> JsonFields<'_, W> {
+impl<W: std::fmt::Write> FieldWriter<'_, W> {
     fn entry(&mut self, field: &tracing::field::Field, value: impl FnOnce(&mut W) -> std::fmt::Result) {
         if self.result.is_ok() {
             self.result = (|| {
@@ -237,7 +242,7 @@ impl<W: std::fmt::Write> JsonFields<'_, W> {
     }
 }
 
-impl<W: std::fmt::Write> tracing::field::Visit for JsonFields<'_, W> {
+impl<W: std::fmt::Write> tracing::field::Visit for FieldWriter<'_, W> {
     fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
         self.entry(field, |out| json_string(out, value));
     }
@@ -261,37 +266,52 @@ impl<W: std::fmt::Write> tracing::field::Visit for JsonFields<'_, W> {
         self.entry(field, |out| if value.is_finite() { write!(out, "{value:?}") } else { out.write_str("null") });
     }
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        let text = format!("{value:?}");
-        self.entry(field, |out| json_string(out, &text));
+        // Escaped as it is formatted: the record's `message` comes this way, on every admission.
+        self.entry(field, |out| {
+            out.write_char('"')?;
+            write!(Escaped(&mut *out), "{value:?}")?;
+            out.write_char('"')
+        });
     }
 }
 
 /// `text` as a JSON string: quotes, backslashes and control characters escaped (RFC 8259 §7).
 fn json_string(out: &mut impl std::fmt::Write, text: &str) -> std::fmt::Result {
     out.write_char('"')?;
-    let mut plain = 0;
-    for (i, byte) in text.bytes().enumerate() {
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        out.write_str(&text[plain..i])?;
-        if escape.is_empty() {
-            write!(out, "\\u{byte:04x}")?;
-        } else {
-            out.write_str(escape)?;
-        }
-        plain = i + 1;
-    }
-    out.write_str(&text[plain..])?;
+    Escaped(&mut *out).write_str(text)?;
     out.write_char('"')
+}
+
+/// A writer that passes text on with JSON's string escapes applied (RFC 8259 §7): quotes,
+/// backslashes and control characters.
+struct Escaped<'a, W: std::fmt::Write>(&'a mut W);
+
+impl<W: std::fmt::Write> std::fmt::Write for Escaped<'_, W> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        let out = &mut *self.0;
+        let mut plain = 0;
+        for (i, byte) in text.bytes().enumerate() {
+            let escape = match byte {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0x08 => "\\b",
+                0x0c => "\\f",
+                0..=0x1f => "",
+                _ => continue,
+            };
+            out.write_str(&text[plain..i])?;
+            if escape.is_empty() {
+                write!(out, "\\u{byte:04x}")?;
+            } else {
+                out.write_str(escape)?;
+            }
+            plain = i + 1;
+        }
+        out.write_str(&text[plain..])
+    }
 }
 
 /// Replaces the inside of every quoted run (`"…"` or `` `…` ``) with `…`: error texts from serde
@@ -588,25 +608,27 @@ impl Metrics {
         // The label sets of the kinds harness-guard serves are resolved once: no hashing or lock
         // of the family's map per request.
         let position = |names: &[&str], name: &str| names.iter().position(|n| *n == name);
+        let w = position(&WEBHOOKS, webhook);
         let slot = (|| {
-            let w = position(&WEBHOOKS, webhook)?;
             let k = position(&SERVED_KINDS, kind)?;
             let o = position(&OPERATIONS, operation)?;
             let v = position(&VERDICTS, verdict)?;
-            Some((w, k, (((w * SERVED_KINDS.len() + k) * OPERATIONS.len() + o) * VERDICTS.len()) + v))
+            Some((k, (((w? * SERVED_KINDS.len() + k) * OPERATIONS.len() + o) * VERDICTS.len()) + v))
         })();
         match slot {
-            Some((w, k, slot)) => {
+            Some((k, slot)) => {
                 let labels = RequestLabels { webhook, kind: Cow::Borrowed(SERVED_KINDS[k]), operation, verdict };
                 self.request_handles[slot].get_or_init(|| self.requests.get_or_create(&labels).clone()).inc();
-                let latency = || self.latency.get_or_create(&WebhookLabels { webhook }).clone();
-                self.latency_handles[w].get_or_init(latency).observe(seconds);
             }
             None => {
                 let labels = RequestLabels { webhook, kind: Cow::Owned(kind.to_string()), operation, verdict };
                 self.requests.get_or_create(&labels).inc();
-                self.latency.get_or_create(&WebhookLabels { webhook }).observe(seconds);
             }
+        }
+        let latency = || self.latency.get_or_create(&WebhookLabels { webhook }).clone();
+        match w {
+            Some(w) => self.latency_handles[w].get_or_init(latency).observe(seconds),
+            None => latency().observe(seconds),
         }
     }
 
