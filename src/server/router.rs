@@ -287,12 +287,11 @@ where
 /// and then escaped again. No allocation for none or one.
 fn rules(verdict: &crate::core::verdict::Verdict) -> std::borrow::Cow<'static, str> {
     let mut names = admission::findings(verdict).map(|(finding, _)| finding.rule.name());
-    match (names.next(), names.next()) {
-        (None, _) => "".into(),
-        (Some(one), None) => one.into(),
-        (Some(first), Some(second)) => {
-            let rest: Vec<&str> = [first, second].into_iter().chain(names).collect();
-            rest.join(",").into()
-        }
-    }
+    let Some(first) = names.next() else { return "".into() };
+    names.fold(first.into(), |mut all, name| {
+        let all_names = all.to_mut();
+        all_names.push(',');
+        all_names.push_str(name);
+        all
+    })
 }

@@ -8,10 +8,10 @@ use std::time::Duration;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-
-use super::router::{SharedView, Webhooks};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+
+use super::router::{SharedView, Webhooks};
 
 /// Limits that keep one slow or greedy client from holding the server.
 #[derive(Clone, Debug)]
