@@ -216,12 +216,12 @@ impl Index {
     }
 
     fn forget_harness(&mut self, id: &str) {
-        let Some(refs) = self.harnesses.remove(id) else { return };
+        let Some((interned, refs)) = self.harnesses.remove_entry(id) else { return };
         if let Some(mc) = &refs.model_config {
             self.by_model_config.remove(mc, id);
             if refs.openshell {
                 self.openshell_by_model_config.remove(mc, id);
-                self.count_route(mc, &[Id::from(id)], false);
+                self.count_route(mc, std::slice::from_ref(&interned), false);
             }
         }
         for s in &refs.secrets {
