@@ -257,7 +257,7 @@ fn event(ns: &str, name: &str, harness: &str, note: &str) -> Value {
 
 #[tokio::test]
 async fn live_it_walks_the_chain_and_names_what_a_tenant_cannot_read() {
-    use harness_guard::core::model::AgentHarness;
+    use harness_guard::cluster::ingest::AgentHarnessResource;
     use kube::api::{Api, Patch, PatchParams};
     let Some(plane) = common::envtest::shared() else { return };
     let client = plane.client().await;
@@ -275,7 +275,7 @@ async fn live_it_walks_the_chain_and_names_what_a_tenant_cannot_read() {
     let mut objects = yaml_docs(&text);
     objects.extend(yaml_docs(&lost));
     assert_eq!(common::envtest::apply(&client, &objects, ns, false).await, Vec::<String>::new());
-    let harnesses: Api<AgentHarness> = Api::namespaced(client.clone(), ns);
+    let harnesses: Api<AgentHarnessResource> = Api::namespaced(client.clone(), ns);
     let status = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "SandboxReady",
         "message": "sandbox is ready", "lastTransitionTime": "2026-12-01T10:00:00Z"}]}});
     harnesses.patch_status("good", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();

@@ -3,9 +3,8 @@
 use std::collections::BTreeMap;
 
 use harness_guard::core::index::{Index, Key, OtherRoutes};
-use harness_guard::core::model::{AgentHarness, ModelConfig};
+use harness_guard::core::model::{AgentHarness, Meta, ModelConfig};
 use harness_guard::core::view::{Digester, SecretValues, Target, ValueSet};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 fn key(ns: &str, name: &str) -> Key {
     (ns.to_string(), name.to_string())
@@ -23,7 +22,7 @@ fn model(ns: &str, name: &str, secret: &str, field: &str) -> ModelConfig {
 }
 
 fn secret(d: &Digester, ns: &str, name: &str, values: &[(&str, &str)]) -> SecretValues {
-    let meta = ObjectMeta { name: Some(name.into()), namespace: Some(ns.into()), ..Default::default() };
+    let meta = Meta { name: Some(name.into()), namespace: Some(ns.into()), uid: None };
     ValueSet::new(meta, values.iter().map(|(k, v)| (k.to_string(), d.facts(v.as_bytes()))).collect::<BTreeMap<_, _>>())
 }
 

@@ -12,7 +12,7 @@ use common::fake_apiserver::FakeApi;
 use common::fixtures::fixture;
 use common::server::{TestServer, health_get, serve_args};
 use common::tls::{Conn, Proto, client_config};
-use harness_guard::cluster::ingest::Ingest;
+use harness_guard::cluster::ingest::{AgentHarnessResource, Ingest};
 use harness_guard::core::view::Digester;
 use serde_json::{Value, json};
 
@@ -230,7 +230,8 @@ fn stored_forms_hold_no_value() {
     let read = serde_json::to_string(&harness).unwrap();
     // Env values and the four inline tokens are read as text; the gateway token is dropped as read.
     assert_eq!(read.matches(MARKER).count(), 4, "inputs carry the marker: {read}");
-    let harness = harness.ingest(&digester);
+    let served: AgentHarnessResource = serde_json::from_value(docs[4].clone()).unwrap();
+    let harness = served.ingest(&digester);
     let kept = serde_json::to_string(&harness).unwrap();
     assert!(!kept.contains(MARKER), "{kept}");
     assert!(kept.contains("\"placeholder\":false") && kept.contains("\"inlineGatewayToken\":true"), "{kept}");

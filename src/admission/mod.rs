@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::core::enforce::enforce_pod;
 use crate::core::finding::{Cause, Detail, Finding, Kind, ObjectRef};
 use crate::core::message::{self, render, warning_line};
-use crate::core::model::{AgentHarness, AgentHarnessSpec, AgentHarnessStatus, ModelConfig};
+use crate::core::model::{AgentHarness, AgentHarnessSpec, AgentHarnessStatus, Meta, ModelConfig};
 use crate::core::mutate::mutate_pod;
 use crate::core::names::{AGENT_HARNESS_KIND, KAGENT_GROUP, KAGENT_VERSION, MODEL_CONFIG_KIND};
 use crate::core::policy::{Policy, Rule};
@@ -225,7 +225,8 @@ impl WithWarnings for AdmissionResponse {
 
 fn read_harness(obj: &RawObject) -> Result<AgentHarness, FieldError> {
     let spec = obj.field::<AgentHarnessSpec>("spec")?.unwrap_or_default();
-    Ok(AgentHarness { metadata: obj.metadata.clone(), spec, status: obj.field::<AgentHarnessStatus>("status")? })
+    let metadata = Meta { uid: obj.metadata.uid.clone(), ..Meta::of(&obj.metadata) };
+    Ok(AgentHarness { metadata, spec, status: obj.field::<AgentHarnessStatus>("status")? })
 }
 
 fn review_harness(req: &Request, view: &impl ClusterView, policy: &Policy) -> Result<Verdict, Unreadable> {
@@ -353,7 +354,7 @@ fn review_reference(req: &Request, view: &impl ClusterView, policy: &Policy) -> 
         }
         _ => {
             let typed = new.map(|o| -> Result<_, FieldError> {
-                Ok(Arc::new(ModelConfig { metadata: o.metadata.clone(), ..o.read::<ModelConfig>()? }))
+                Ok(Arc::new(ModelConfig { metadata: Meta::of(&o.metadata), ..o.read::<ModelConfig>()? }))
             });
             After::ModelConfig(key.clone(), typed.transpose().map_err(unreadable)?)
         }

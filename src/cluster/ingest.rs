@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::{NamespaceResourceScope, Resource};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::core::model::{AgentHarness, ModelConfig};
+use crate::core::model::{AgentHarness, AgentHarnessSpec, AgentHarnessStatus, Meta, ModelConfig, ModelConfigSpec};
 use crate::core::names::{AGENT_HARNESS_KIND, KAGENT_GROUP, KAGENT_VERSION, MODEL_CONFIG_KIND};
-use crate::core::reduce::{config_map_values, secret_values, strip};
-use crate::core::view::{ConfigMapKind, ConfigMapValues, Digester, SecretKind, SecretValues, ValueSet};
+use crate::core::reduce::{config_map_values, secret_values};
+use crate::core::view::{ConfigMapValues, Digester, SecretValues, ValueSet};
 
 /// A kind the view holds: how it is read from the API and what is kept of it.
 pub trait Ingest:
@@ -33,30 +34,48 @@ pub trait Ingest:
     fn placeholder(metadata: ObjectMeta) -> Self::Stored;
 }
 
-impl Ingest for AgentHarness {
+/// An AgentHarness as the API serves it, with its full metadata: the watcher follows the
+/// `resourceVersion` of every object it reads. The view keeps the slim [`AgentHarness`].
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct AgentHarnessResource {
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: AgentHarnessSpec,
+    #[serde(default)]
+    status: Option<AgentHarnessStatus>,
+}
+
+/// A ModelConfig as the API serves it (see [`AgentHarnessResource`]).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ModelConfigResource {
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: ModelConfigSpec,
+}
+
+impl Ingest for AgentHarnessResource {
     type Stored = AgentHarness;
-    fn ingest(mut self, digester: &Digester) -> Self {
+    fn ingest(self, digester: &Digester) -> AgentHarness {
         // The uid stays: the continuous audit's Events name the harness by it.
-        let uid = self.metadata.uid.take();
-        strip(&mut self.metadata);
-        self.metadata.uid = uid;
+        let mut harness = AgentHarness { metadata: self.metadata.into(), spec: self.spec, status: self.status };
         // Env values and inline tokens are kept as facts only, like Secret values.
-        self.reduce(digester);
-        self
+        harness.reduce(digester);
+        harness
     }
-    fn placeholder(metadata: ObjectMeta) -> Self {
-        Self { metadata, ..Default::default() }
+    fn placeholder(metadata: ObjectMeta) -> AgentHarness {
+        AgentHarness { metadata: Meta::of(&metadata), ..Default::default() }
     }
 }
 
-impl Ingest for ModelConfig {
+impl Ingest for ModelConfigResource {
     type Stored = ModelConfig;
-    fn ingest(mut self, _: &Digester) -> Self {
-        strip(&mut self.metadata);
-        self
+    fn ingest(self, _: &Digester) -> ModelConfig {
+        ModelConfig { metadata: Meta::of(&self.metadata), spec: self.spec }
     }
-    fn placeholder(metadata: ObjectMeta) -> Self {
-        Self { metadata, ..Default::default() }
+    fn placeholder(metadata: ObjectMeta) -> ModelConfig {
+        ModelConfig { metadata: Meta::of(&metadata), ..Default::default() }
     }
 }
 
@@ -66,7 +85,7 @@ impl Ingest for Secret {
         secret_values(self, digester)
     }
     fn placeholder(metadata: ObjectMeta) -> SecretValues {
-        ValueSet::new(metadata, BTreeMap::new())
+        ValueSet::new(Meta::of(&metadata), BTreeMap::new())
     }
 }
 
@@ -76,7 +95,7 @@ impl Ingest for ConfigMap {
         config_map_values(self, digester)
     }
     fn placeholder(metadata: ObjectMeta) -> ConfigMapValues {
-        ValueSet::new(metadata, BTreeMap::new())
+        ValueSet::new(Meta::of(&metadata), BTreeMap::new())
     }
 }
 
@@ -107,36 +126,5 @@ macro_rules! kagent_resource {
     };
 }
 
-kagent_resource!(AgentHarness, AGENT_HARNESS_KIND, "agentharnesses");
-kagent_resource!(ModelConfig, MODEL_CONFIG_KIND, "modelconfigs");
-
-/// A value set is stored under the identity of the kind it was reduced from.
-macro_rules! value_set_resource {
-    ($marker:ty, $source:ty) => {
-        impl Resource for ValueSet<$marker> {
-            type DynamicType = ();
-            type Scope = NamespaceResourceScope;
-            fn kind(dt: &()) -> Cow<'_, str> {
-                <$source as Resource>::kind(dt)
-            }
-            fn group(dt: &()) -> Cow<'_, str> {
-                <$source as Resource>::group(dt)
-            }
-            fn version(dt: &()) -> Cow<'_, str> {
-                <$source as Resource>::version(dt)
-            }
-            fn plural(dt: &()) -> Cow<'_, str> {
-                <$source as Resource>::plural(dt)
-            }
-            fn meta(&self) -> &ObjectMeta {
-                &self.metadata
-            }
-            fn meta_mut(&mut self) -> &mut ObjectMeta {
-                &mut self.metadata
-            }
-        }
-    };
-}
-
-value_set_resource!(SecretKind, Secret);
-value_set_resource!(ConfigMapKind, ConfigMap);
+kagent_resource!(AgentHarnessResource, AGENT_HARNESS_KIND, "agentharnesses");
+kagent_resource!(ModelConfigResource, MODEL_CONFIG_KIND, "modelconfigs");

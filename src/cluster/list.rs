@@ -8,11 +8,10 @@ use kube::Api;
 use kube::api::ListParams;
 use kube::core::DeserializeGuard;
 
-use super::ingest::Ingest;
+use super::ingest::{AgentHarnessResource, Ingest, ModelConfigResource};
 use super::manifests::Objects;
 use super::watch::SECRET_FIELD_SELECTOR;
 use crate::core::finding::{Kind, ObjectRef};
-use crate::core::model::{AgentHarness, ModelConfig};
 use crate::core::policy::WatchPolicy;
 use crate::core::view::Digester;
 use crate::telemetry::redact_quoted;
@@ -75,8 +74,9 @@ pub async fn list_all(client: &kube::Client, scope: &WatchPolicy, digester: &Dig
     let secrets = selected.clone().fields(SECRET_FIELD_SELECTOR);
     let mut listed = Listed::default();
     let bad = &mut listed.unreadable;
-    let harnesses = list::<AgentHarness>(client, Kind::AgentHarness, &namespaces, &all, digester, bad).await?;
-    let model_configs = list::<ModelConfig>(client, Kind::ModelConfig, &namespaces, &all, digester, bad).await?;
+    let harnesses = list::<AgentHarnessResource>(client, Kind::AgentHarness, &namespaces, &all, digester, bad).await?;
+    let model_configs =
+        list::<ModelConfigResource>(client, Kind::ModelConfig, &namespaces, &all, digester, bad).await?;
     let secrets = list::<Secret>(client, Kind::Secret, &namespaces, &secrets, digester, bad).await?;
     let config_maps = list::<ConfigMap>(client, Kind::ConfigMap, &namespaces, &selected, digester, bad).await?;
     listed.objects.add(harnesses, model_configs, secrets, config_maps);

@@ -7,9 +7,9 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::runtime::watcher::Event;
 use serde_json::Value;
 
-use super::ingest::Ingest;
+use super::ingest::{AgentHarnessResource, Ingest, ModelConfigResource};
 use super::view::{Feed, Feeds, Stored};
-use crate::core::model::{AgentHarness, ModelConfig};
+use crate::core::model::{AgentHarness, Meta, ModelConfig};
 use crate::core::names::{KAGENT_API_VERSION, KAGENT_GROUP, KAGENT_V1ALPHA3};
 use crate::core::view::{Digester, ValueSet};
 use crate::telemetry::redact_quoted;
@@ -296,10 +296,10 @@ impl<'a> Loader<'a> {
             }
             // kagent main serves v1alpha3 too, the same type as v1alpha2 (which it stores).
             (KAGENT_API_VERSION | KAGENT_V1ALPHA3, "AgentHarness") => {
-                objects.harnesses.push(read::<AgentHarness>(doc, digester).map_err(fail)?)
+                objects.harnesses.push(read::<AgentHarnessResource>(doc, digester).map_err(fail)?)
             }
             (KAGENT_API_VERSION | KAGENT_V1ALPHA3, "ModelConfig") => {
-                objects.model_configs.push(read::<ModelConfig>(doc, digester).map_err(fail)?)
+                objects.model_configs.push(read::<ModelConfigResource>(doc, digester).map_err(fail)?)
             }
             (_, "AgentHarness" | "ModelConfig") if group == KAGENT_GROUP => {
                 return Err(fail(format!(
@@ -327,7 +327,7 @@ impl<'a> Loader<'a> {
                 // spec.template.metadata.name, else the object's own name.
                 let target = doc.pointer("/spec/target/name").or_else(|| doc.pointer("/spec/template/metadata/name"));
                 let secret = target.and_then(Value::as_str).filter(|n| !n.is_empty()).unwrap_or(&name).to_string();
-                let meta = ObjectMeta { name: Some(secret), namespace: Some(namespace.clone()), ..Default::default() };
+                let meta = Meta { name: Some(secret), namespace: Some(namespace.clone()), uid: None };
                 let mut produced = ValueSet::new(meta, Default::default());
                 produced.produced_by = Some(format!("{kind} {namespace}/{name}"));
                 objects.produced.push(produced);

@@ -17,12 +17,14 @@ use kube::runtime::watcher::Event;
 use tokio::sync::watch;
 
 use crate::core::index::{Index, Key, OtherRoutes, key_of};
-use crate::core::model::{AgentHarness, ModelConfig};
+use crate::core::model::{AgentHarness, Meta, ModelConfig};
 use crate::core::policy::WatchPolicy;
 use crate::core::view::{ClusterView, ConfigMapValues, Digester, Lookup, SecretValues, Target, ValueDigest};
 
 /// A stored kind: an object with metadata that knows how it feeds the index.
-pub trait Stored: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static {
+pub trait Stored: Clone + std::fmt::Debug + Send + Sync + 'static {
+    /// The object's name and namespace.
+    fn meta(&self) -> &Meta;
     /// Records this object (new or changed) in `index`.
     fn index(&self, index: &mut Index, shared: &Shared);
     /// Removes the object `key` from `index`.
@@ -127,6 +129,9 @@ impl<S: Stored> Feed<S> {
 }
 
 impl Stored for AgentHarness {
+    fn meta(&self) -> &Meta {
+        &self.metadata
+    }
     fn index(&self, index: &mut Index, _: &Shared) {
         index.apply_harness(self);
     }
@@ -136,6 +141,9 @@ impl Stored for AgentHarness {
 }
 
 impl Stored for ModelConfig {
+    fn meta(&self) -> &Meta {
+        &self.metadata
+    }
     fn index(&self, index: &mut Index, shared: &Shared) {
         let ns = self.metadata.namespace.clone().unwrap_or_default();
         let secret = self.spec.api_key_secret.clone().and_then(|s| shared.secret(&(ns, s)));
@@ -147,6 +155,9 @@ impl Stored for ModelConfig {
 }
 
 impl Stored for SecretValues {
+    fn meta(&self) -> &Meta {
+        &self.metadata
+    }
     fn index(&self, index: &mut Index, _: &Shared) {
         index.apply_secret(&key_of(&self.metadata), Some(self));
     }
@@ -156,6 +167,9 @@ impl Stored for SecretValues {
 }
 
 impl Stored for ConfigMapValues {
+    fn meta(&self) -> &Meta {
+        &self.metadata
+    }
     // Channel references to ConfigMaps are indexed from the harnesses.
     fn index(&self, _: &mut Index, _: &Shared) {}
     fn unindex(_: &Key, _: &mut Index) {}
@@ -356,11 +370,7 @@ impl ClusterView for View {
             // Not synced yet: present, keys unknown (a note, not a denial).
             Lookup::Missing => match self.producers.of(&(namespace.to_string(), name.to_string())) {
                 Some(by) => {
-                    let meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-                        name: Some(name.to_string()),
-                        namespace: Some(namespace.to_string()),
-                        ..Default::default()
-                    };
+                    let meta = Meta { name: Some(name.to_string()), namespace: Some(namespace.to_string()), uid: None };
                     let mut produced = SecretValues::new(meta, Default::default());
                     produced.produced_by = Some(by);
                     Lookup::Found(Arc::new(produced))

@@ -11,9 +11,8 @@ use kube::runtime::{WatchStreamExt, watcher, watcher::Event};
 use kube::{Api, Client};
 use tokio::task::JoinSet;
 
-use super::ingest::Ingest;
+use super::ingest::{AgentHarnessResource, Ingest, ModelConfigResource};
 use super::view::{Feed, Feeds};
-use crate::core::model::{AgentHarness, ModelConfig};
 use crate::core::policy::WatchPolicy;
 use crate::core::view::Digester;
 use crate::telemetry::{Metrics, redact_quoted};
@@ -39,10 +38,10 @@ pub fn spawn_watchers(
     let secrets = selected.clone().fields(SECRET_FIELD_SELECTOR);
     let ctx = (client, digester, metrics);
     for feed in feeds.harnesses {
-        set.spawn(run_feed::<AgentHarness>(ctx.clone(), feed, plain.clone()));
+        set.spawn(run_feed::<AgentHarnessResource>(ctx.clone(), feed, plain.clone()));
     }
     for feed in feeds.model_configs {
-        set.spawn(run_feed::<ModelConfig>(ctx.clone(), feed, plain.clone()));
+        set.spawn(run_feed::<ModelConfigResource>(ctx.clone(), feed, plain.clone()));
     }
     for feed in feeds.secrets {
         set.spawn(run_feed::<Secret>(ctx.clone(), feed, secrets.clone()));

@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use super::model::{AgentHarness, ModelConfig};
+use super::model::{AgentHarness, Meta, ModelConfig};
 use super::sandbox::sandbox_names;
 use super::validate::parse_model_config_ref;
 use super::view::{SecretValues, ValueDigest};
@@ -15,7 +15,7 @@ use super::view::{SecretValues, ValueDigest};
 pub type Key = (String, String);
 
 /// The key of an object.
-pub fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Key {
+pub fn key_of(meta: &Meta) -> Key {
     (meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default())
 }
 
@@ -34,7 +34,7 @@ fn id_of(key: &Key) -> String {
 }
 
 /// The id of the object `meta` describes.
-fn id_of_meta(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+fn id_of_meta(meta: &Meta) -> String {
     id_for(meta.namespace.as_deref().unwrap_or(""), meta.name.as_deref().unwrap_or(""))
 }
 

@@ -9,12 +9,44 @@ use serde::{Deserialize, Serialize};
 
 use super::view::{Digester, ValueDigest};
 
+/// The metadata harness-guard keeps of an object: its name, its namespace, and for a harness its
+/// uid (the continuous audit's Events name the harness by it). Nothing else is read by a rule, and
+/// at tens of thousands of stored objects a full `ObjectMeta` (360 bytes before its strings, and
+/// labels, annotations, the last-applied copy of the object) would be most of the view. Reads
+/// from an object's `metadata`, ignoring every other field.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Meta {
+    /// `metadata.name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `metadata.namespace`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// `metadata.uid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+}
+
+impl Meta {
+    /// The name and namespace of `meta`, without its uid.
+    pub fn of(meta: &ObjectMeta) -> Self {
+        Self { name: meta.name.clone(), namespace: meta.namespace.clone(), uid: None }
+    }
+}
+
+impl From<ObjectMeta> for Meta {
+    /// Name, namespace and uid; everything else is dropped.
+    fn from(meta: ObjectMeta) -> Self {
+        Self { name: meta.name, namespace: meta.namespace, uid: meta.uid }
+    }
+}
+
 /// A kagent `AgentHarness`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 pub struct AgentHarness {
-    /// Standard object metadata.
+    /// The metadata kept.
     #[serde(default)]
-    pub metadata: ObjectMeta,
+    pub metadata: Meta,
     /// The desired harness.
     #[serde(default)]
     pub spec: AgentHarnessSpec,
@@ -296,7 +328,7 @@ pub struct BackendRef {
 impl AgentHarness {
     /// `namespace/name`, as users write it.
     pub fn key(&self) -> String {
-        format!("{}/{}", self.namespace(), self.metadata.name.as_deref().unwrap_or(""))
+        format!("{}/{}", self.namespace(), self.name())
     }
 
     /// `spec.modelConfigRef` as kagent reads it: surrounding white space trimmed, and empty
@@ -307,13 +339,17 @@ impl AgentHarness {
 
     /// The harness as the object findings name.
     pub fn object_ref(&self) -> super::finding::ObjectRef {
-        let name = self.metadata.name.as_deref().unwrap_or("");
-        super::finding::ObjectRef::new(super::finding::Kind::AgentHarness, self.namespace(), name)
+        super::finding::ObjectRef::new(super::finding::Kind::AgentHarness, self.namespace(), self.name())
     }
 
     /// The harness's namespace (empty if unset).
     pub fn namespace(&self) -> &str {
         self.metadata.namespace.as_deref().unwrap_or("")
+    }
+
+    /// The harness's name (empty if unset).
+    pub fn name(&self) -> &str {
+        self.metadata.name.as_deref().unwrap_or("")
     }
 
     /// Replaces every literal (env values, inline channel tokens) by its facts: what the view
@@ -371,9 +407,9 @@ pub enum Runtime {
 /// A kagent `ModelConfig`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 pub struct ModelConfig {
-    /// Standard object metadata.
+    /// The metadata kept.
     #[serde(default)]
-    pub metadata: ObjectMeta,
+    pub metadata: Meta,
     /// The model settings.
     #[serde(default)]
     pub spec: ModelConfigSpec,

@@ -29,9 +29,6 @@ pub const PROVIDER_ANNOTATION: &str = "harness-guard.dev/inference-provider";
 /// Default annotation recording which AgentHarness a sandbox pod belongs to.
 pub const HARNESS_ANNOTATION: &str = "harness-guard.dev/harness";
 
-/// Annotation written by client-side `kubectl apply`; it repeats every value of the object.
-pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
 /// Prefix of the canonical OpenShell credential placeholder.
 pub const PLACEHOLDER_PREFIX: &str = "openshell:resolve:env:";
 /// Marker of the alias placeholder form (`xoxb-OPENSHELL-RESOLVE-ENV-KEY`).

@@ -5,10 +5,9 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use ring::hmac;
 
-use super::model::{AgentHarness, ModelConfig};
+use super::model::{AgentHarness, Meta, ModelConfig};
 
 /// The answer to a lookup: found, known to be absent, or outside what harness-guard watches.
 #[derive(Clone, Debug, PartialEq)]
@@ -128,8 +127,8 @@ impl From<BTreeMap<String, ValueFacts>> for KeyFacts {
 /// A Secret or ConfigMap reduced to key names, emptiness and digests. `K` marks which kind.
 #[derive(Debug, PartialEq)]
 pub struct ValueSet<K> {
-    /// Metadata, with `managedFields` and the last-applied annotation removed.
-    pub metadata: ObjectMeta,
+    /// Name and namespace.
+    pub metadata: Meta,
     /// Facts per key.
     pub keys: KeyFacts,
     /// Set when another object (an ExternalSecret, a SealedSecret) will produce this one: it
@@ -151,7 +150,7 @@ impl<K> Clone for ValueSet<K> {
 
 impl<K> ValueSet<K> {
     /// A value set from its parts.
-    pub fn new(metadata: ObjectMeta, keys: BTreeMap<String, ValueFacts>) -> Self {
+    pub fn new(metadata: Meta, keys: BTreeMap<String, ValueFacts>) -> Self {
         Self { metadata, keys: keys.into(), produced_by: None, kind: PhantomData }
     }
 

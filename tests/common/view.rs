@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use harness_guard::cluster::ingest::Ingest;
+use harness_guard::cluster::ingest::{AgentHarnessResource, Ingest, ModelConfigResource};
 use harness_guard::core::index::{Index, OtherRoutes};
 use harness_guard::core::model::{AgentHarness, ModelConfig};
 use harness_guard::core::policy::WatchPolicy;
@@ -48,13 +48,13 @@ impl MapView {
             let key = key_of(&doc);
             match doc["kind"].as_str().unwrap_or_default() {
                 "AgentHarness" => {
-                    let h: AgentHarness = serde_json::from_value(doc).unwrap();
+                    let h: AgentHarnessResource = serde_json::from_value(doc).unwrap();
                     let h = Arc::new(h.ingest(&digester));
                     self.index.apply_harness(&h);
                     self.harnesses.insert(key, h);
                 }
                 "ModelConfig" => {
-                    let m: ModelConfig = serde_json::from_value(doc).unwrap();
+                    let m: ModelConfigResource = serde_json::from_value(doc).unwrap();
                     let m = Arc::new(m.ingest(&digester));
                     let secret =
                         m.spec.api_key_secret.as_ref().and_then(|s| self.secrets.get(&(key.0.clone(), s.clone())));

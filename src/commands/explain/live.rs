@@ -10,19 +10,19 @@ use std::path::PathBuf;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodSpec, Secret};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::core::DeserializeGuard;
-use kube::{Resource, ResourceExt};
 
 use crate::cluster::client;
-use crate::cluster::ingest::Ingest;
+use crate::cluster::ingest::{AgentHarnessResource, Ingest, ModelConfigResource};
 use crate::cluster::manifests::Objects;
 use crate::cluster::view::View;
 use crate::core::explain::{
     Condition, EventNote, Explanation, Observed, ReportSeen, Unread, Unreadable, explain, is_harness_pod, wanted,
 };
 use crate::core::finding::{Kind, ObjectRef};
-use crate::core::model::{AgentHarness, ModelConfig};
+use crate::core::model::AgentHarness;
 use crate::core::policy::Policy;
 use crate::core::view::Digester;
 use crate::telemetry::redact_quoted;
@@ -100,7 +100,8 @@ async fn read_harness(
     url: &str,
     digester: &Digester,
 ) -> Result<(AgentHarness, Vec<Condition>), String> {
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ApiResource::erase::<AgentHarness>(&()));
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), ns, &ApiResource::erase::<AgentHarnessResource>(&()));
     let object = match api.get_opt(name).await {
         Ok(Some(object)) => object,
         Ok(None) => {
@@ -109,7 +110,7 @@ async fn read_harness(
             ));
         }
         Err(kube::Error::Api(status)) if status.is_forbidden() => {
-            let needs = resource::<AgentHarness>();
+            let needs = resource::<AgentHarnessResource>();
             return Err(format!("cannot read AgentHarness {ns}/{name}: forbidden; it needs get on {needs} in {ns}"));
         }
         Err(e) => return Err(format!("cannot read AgentHarness {ns}/{name} from {url}: {e}")),
@@ -126,7 +127,7 @@ async fn read_harness(
         })
         .collect();
     let value = serde_json::to_value(&object).map_err(|e| e.to_string())?;
-    let harness: AgentHarness = serde_json::from_value(value).map_err(|e| {
+    let harness: AgentHarnessResource = serde_json::from_value(value).map_err(|e| {
         format!("AgentHarness {ns}/{name} does not read as an AgentHarness: {}", redact_quoted(&e.to_string()))
     })?;
     Ok((harness.ingest(digester), conditions))
@@ -141,7 +142,7 @@ async fn read_object(
 ) -> Result<(), Unreadable> {
     match object.kind {
         Kind::ModelConfig => {
-            let found = get::<ModelConfig>(client, object, digester).await?;
+            let found = get::<ModelConfigResource>(client, object, digester).await?;
             objects.add(Vec::new(), found.into_iter().collect(), Vec::new(), Vec::new());
         }
         Kind::Secret => {
@@ -217,7 +218,7 @@ async fn read_events(
     unreadable_out: &mut Vec<Unreadable>,
 ) -> Option<Vec<EventNote>> {
     let ns = harness.namespace();
-    let name = harness.name_any();
+    let name = harness.name();
     let api: Api<Event> = Api::namespaced(client.clone(), ns);
     let params = ListParams::default().fields(&format!("regarding.kind=AgentHarness,regarding.name={name}"));
     let list = match api.list(&params).await {
@@ -232,8 +233,7 @@ async fn read_events(
         .into_iter()
         .filter(|e| {
             let r = e.regarding.as_ref();
-            r.and_then(|r| r.kind.as_deref()) == Some("AgentHarness")
-                && r.and_then(|r| r.name.as_deref()) == Some(&name)
+            r.and_then(|r| r.kind.as_deref()) == Some("AgentHarness") && r.and_then(|r| r.name.as_deref()) == Some(name)
         })
         .map(|e| {
             let time = (e.event_time.map(|t| t.0.to_string()))
@@ -282,7 +282,7 @@ async fn read_report(
         Ok(None) => Some(ReportSeen::Missing),
         Ok(Some(report)) => {
             let content: Content = serde_json::from_value(report.data).unwrap_or_default();
-            let name = harness.name_any();
+            let name = harness.name();
             let mine = content.results.into_iter().filter(|r| {
                 r.resources.iter().any(|s| s.kind == "AgentHarness" && s.name == name && s.namespace == ns)
             });
