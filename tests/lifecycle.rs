@@ -161,6 +161,39 @@ async fn an_idle_server_stays_idle() {
     assert!(used < 20, "an idle server used {used} ticks of CPU in 2 s");
 }
 
+/// Other files beside the pair (a log file, written every few milliseconds) never wake the
+/// certificate reload; a write to the pair does. Regression: `loadgen` writes its server's log next
+/// to the pair, and every batch of log lines made the server read and compare the pair again.
+#[tokio::test]
+async fn only_the_pair_wakes_the_certificate_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = bundle();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert, &pair.cert).unwrap();
+    std::fs::write(&key, &pair.key).unwrap();
+    // An hour between polls: every check counted below was woken by a file event.
+    let server = TestServer::on_files(&cert, &key, "3600").await;
+    let health = server.running.health_addr;
+    let checks = "harness_guard_certificate_checks_total";
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = metric(health, checks).await;
+    let log = dir.path().join("harness-guard.log");
+    for i in 0..40 {
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        std::io::Write::write_all(&mut file, format!("line {i}\n").as_bytes()).unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(metric(health, checks).await, before, "writes to another file woke the reload");
+    // The same bytes written again: a wake-up, read, found unchanged.
+    std::fs::write(&cert, &pair.cert).unwrap();
+    let unchanged = "harness_guard_certificate_checks_total{result=\"unchanged\"}";
+    eventually(Duration::from_secs(10), "a write to the pair wakes the reload", async || {
+        metric(health, unchanged).await >= 1.0
+    })
+    .await;
+}
+
 /// One JSON line per admission reaches the log output (a file here, as a container runtime's),
 /// written in batches by the log thread and flushed when the process exits.
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! changed on disk, including Kubernetes Secret volumes, which replace a `..data` symlink instead
 //! of writing the files.
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,13 +85,9 @@ async fn load_with_retry(cert: &Path, key: &Path) -> Result<Loaded, TlsError> {
 }
 
 fn fs_watcher(files: &[&Path], tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+    let names: Vec<OsString> = files.iter().filter_map(|p| p.file_name()).map(OsStr::to_os_string).collect();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        // Only what can change a file's content wakes the reload. Reading the pair raises
-        // open/access/close events in the same directory (and may touch atime): waking on those
-        // made every reload trigger the next, a busy loop on one core.
-        let relevant =
-            event.is_ok_and(|e| !matches!(e.kind, EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_))));
-        if relevant {
+        if event.is_ok_and(|e| wakes_reload(&e, &names)) {
             // A full channel already holds a wake-up: coalesce.
             let _ = tx.try_send(());
         }
@@ -106,4 +103,52 @@ fn fs_watcher(files: &[&Path], tx: mpsc::Sender<()>) -> Option<notify::Recommend
         }
     }
     Some(watcher)
+}
+
+/// Whether a file event in a watched directory can change the pair named `names`.
+///
+/// Only what can change content counts: reading the pair raises open/access/close events in the
+/// same directory (and may touch atime), and waking on those made every reload trigger the next,
+/// a busy loop on one core. And only the pair's own files count, or the names a Kubernetes Secret
+/// volume swaps (`..data`, `..data_tmp`, the timestamped `..2026_…` directories): anything else in
+/// the directory (a log file written every few milliseconds) would wake a reload each time. An
+/// event without paths (the watcher lost track and asks for a rescan) counts.
+fn wakes_reload(event: &notify::Event, names: &[OsString]) -> bool {
+    if matches!(event.kind, EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_))) {
+        return false;
+    }
+    let ours = |path: &PathBuf| {
+        path.file_name()
+            .is_none_or(|name| names.iter().any(|n| n == name) || name.as_encoded_bytes().starts_with(b".."))
+    };
+    event.paths.is_empty() || event.paths.iter().any(ours)
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{AccessKind, CreateKind, DataChange, MetadataKind, RenameMode};
+
+    use super::*;
+
+    fn event(kind: EventKind, path: &str) -> notify::Event {
+        notify::Event::new(kind).add_path(PathBuf::from(path))
+    }
+
+    #[test]
+    fn only_changes_to_the_pair_or_a_secret_volume_swap_wake_the_reload() {
+        let names = [OsString::from("tls.crt"), OsString::from("tls.key")];
+        let data = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        let wakes = |e: notify::Event| wakes_reload(&e, &names);
+        assert!(wakes(event(data, "/certs/tls.crt")));
+        assert!(wakes(event(EventKind::Create(CreateKind::File), "/certs/tls.key")));
+        // A Secret volume update: a new timestamped directory, then `..data_tmp` renamed to `..data`.
+        assert!(wakes(event(EventKind::Create(CreateKind::Folder), "/certs/..2026_11_30_15_00_00.123")));
+        assert!(wakes(event(EventKind::Modify(ModifyKind::Name(RenameMode::To)), "/certs/..data")));
+        assert!(wakes(notify::Event::new(EventKind::Other)), "a rescan without paths");
+        // Reading the pair, touching its metadata, or writing another file in the directory.
+        assert!(!wakes(event(EventKind::Access(AccessKind::Read), "/certs/tls.crt")));
+        assert!(!wakes(event(EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)), "/certs/tls.key")));
+        assert!(!wakes(event(data, "/certs/harness-guard.log")));
+        assert!(!wakes(event(EventKind::Create(CreateKind::File), "/certs/ca.crt")));
+    }
 }
