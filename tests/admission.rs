@@ -171,6 +171,8 @@ fn an_unreadable_sandbox_pod_is_refused_by_validate_and_never_by_mutate() {
     assert!(a["patch"].is_null(), "{a}");
     let warning = a["warnings"][0].as_str().unwrap();
     assert!(warning.starts_with("harness-guard cannot read Pod openshell/team-a-slackbot: "), "{warning}");
+    // The one-pass read of the spec failed; the second, raw, read names the field.
+    assert!(warning.contains("spec.containers"), "{warning}");
 
     // The same pod on /validate: a 400 naming the object, so the apiserver refuses it.
     let mut validating = fixture("kagent/pod-sandbox-create.validating.json");

@@ -2,14 +2,17 @@
 //! No I/O here; the server calls [`parse`], [`review`] and [`encode`].
 
 mod object;
+mod pod;
 mod wire;
 
+use object::AllRaw;
 pub use object::{FieldError, RawObject};
 pub use wire::encode;
 
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{ConfigMap, PodSpec, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::Status;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use serde_json::Value;
@@ -85,11 +88,39 @@ pub fn parse(body: &[u8]) -> Result<Request, ReviewError> {
             if let Ok(types) = serde_json::from_slice::<kube::core::TypeMeta>(body) {
                 check_types(&types)?;
             }
+            // A pod spec that does not read fails the one-pass read; read raw, the pod route
+            // answers with the field.
+            if let Ok(review) = serde_json::from_str::<AdmissionReview<AllRaw>>(text) {
+                check_types(&review.types)?;
+                let request = review.try_into().map_err(|_| ReviewError::NoRequest)?;
+                return Ok(unwrap_all_raw(request));
+            }
             return Err(ReviewError::Malformed(crate::telemetry::redact_quoted(&e.to_string())));
         }
     };
     check_types(&review.types)?;
     review.try_into().map_err(|_| ReviewError::NoRequest)
+}
+
+fn unwrap_all_raw(r: AdmissionRequest<AllRaw>) -> Request {
+    AdmissionRequest {
+        types: r.types,
+        uid: r.uid,
+        kind: r.kind,
+        resource: r.resource,
+        sub_resource: r.sub_resource,
+        request_kind: r.request_kind,
+        request_resource: r.request_resource,
+        request_sub_resource: r.request_sub_resource,
+        name: r.name,
+        namespace: r.namespace,
+        operation: r.operation,
+        user_info: r.user_info,
+        object: r.object.map(|o| o.0),
+        old_object: r.old_object.map(|o| o.0),
+        dry_run: r.dry_run,
+        options: r.options,
+    }
 }
 
 fn check_types(types: &kube::core::TypeMeta) -> Result<(), ReviewError> {
@@ -247,50 +278,13 @@ fn review_harness(req: &Request, view: &impl ClusterView, policy: &Policy) -> Re
     Ok(validate_harness(&harness, change, view, policy))
 }
 
-/// The parts of a pod spec the pod rules read: each container's name and environment. The rest
-/// (volumes, security contexts, resources, ...) is skipped unparsed; container order is kept, so
-/// patch paths still index the pod as sent.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SlimPodSpec {
-    #[serde(default)]
-    containers: Vec<SlimContainer>,
-    #[serde(default)]
-    init_containers: Option<Vec<SlimContainer>>,
-    #[serde(default)]
-    ephemeral_containers: Option<Vec<SlimContainer>>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SlimContainer {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    env: Option<Vec<k8s_openapi::api::core::v1::EnvVar>>,
-    #[serde(default)]
-    env_from: Option<Vec<k8s_openapi::api::core::v1::EnvFromSource>>,
-}
-
-impl From<SlimContainer> for k8s_openapi::api::core::v1::Container {
-    fn from(c: SlimContainer) -> Self {
-        Self { name: c.name, env: c.env, env_from: c.env_from, ..Default::default() }
-    }
-}
-
-impl From<SlimContainer> for k8s_openapi::api::core::v1::EphemeralContainer {
-    fn from(c: SlimContainer) -> Self {
-        Self { name: c.name, env: c.env, env_from: c.env_from, ..Default::default() }
-    }
-}
-
 /// A sandbox pod's CREATE, decided by `decide`; with `ephemeral`, also an UPDATE of its
 /// `ephemeralcontainers` subresource.
 fn review_pod(
     req: &Request,
     policy: &Policy,
     ephemeral: bool,
-    decide: impl FnOnce(&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, &PodSpec, &str) -> Verdict,
+    decide: impl FnOnce(&ObjectMeta, &PodSpec, &str) -> Verdict,
 ) -> Result<Verdict, Unreadable> {
     // Container env is immutable after creation: a CREATE of the pod is judged, and the one way
     // to add a container later, an UPDATE of `pods/ephemeralcontainers` (`kubectl debug`), whose
@@ -307,14 +301,13 @@ fn review_pod(
         return Ok(Verdict::default());
     }
     let name = object.metadata.name.as_deref().unwrap_or(&req.name);
-    let slim = object.field::<SlimPodSpec>("spec").map_err(Unreadable::new(Kind::Pod, namespace, name))?;
-    let spec = slim.map(|s| PodSpec {
-        containers: s.containers.into_iter().map(Into::into).collect(),
-        init_containers: s.init_containers.map(|c| c.into_iter().map(Into::into).collect()),
-        ephemeral_containers: s.ephemeral_containers.map(|c| c.into_iter().map(Into::into).collect()),
-        ..Default::default()
-    });
-    Ok(decide(&object.metadata, &spec.unwrap_or_default(), namespace))
+    let spec = object.pod_spec().map_err(Unreadable::new(Kind::Pod, namespace, name))?;
+    Ok(decide(&object.metadata, &spec, namespace))
+}
+
+/// The name and namespace of `meta`: all the view keeps of a Secret's or ConfigMap's metadata.
+fn name_only(meta: &ObjectMeta) -> ObjectMeta {
+    ObjectMeta { name: meta.name.clone(), namespace: meta.namespace.clone(), ..Default::default() }
 }
 
 /// DELETE, or UPDATE, of an object harnesses depend on.
@@ -340,14 +333,14 @@ fn review_reference(req: &Request, view: &impl ClusterView, policy: &Policy) -> 
         Kind::Secret => {
             // Read whole and reduced at once: the plaintext lives only inside this closure.
             let reduced = new.map(|o| -> Result<_, FieldError> {
-                let secret = Secret { metadata: o.metadata.clone(), ..o.read::<Secret>()? };
+                let secret = Secret { metadata: name_only(&o.metadata), ..o.read::<Secret>()? };
                 Ok(Arc::new(secret_values(secret, digester)))
             });
             After::Secret(key.clone(), reduced.transpose().map_err(unreadable)?)
         }
         Kind::ConfigMap => {
             let reduced = new.map(|o| -> Result<_, FieldError> {
-                let cm = ConfigMap { metadata: o.metadata.clone(), ..o.read::<ConfigMap>()? };
+                let cm = ConfigMap { metadata: name_only(&o.metadata), ..o.read::<ConfigMap>()? };
                 Ok(Arc::new(config_map_values(cm, digester)))
             });
             After::ConfigMap(key.clone(), reduced.transpose().map_err(unreadable)?)

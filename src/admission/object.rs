@@ -3,23 +3,34 @@
 //! reads only the parts it needs, typed, from those raw fields: far cheaper than `DynamicObject`,
 //! whose flattened fields buffer the whole object twice, and nothing read is ever re-serialized
 //! into the answer (a patch is computed against the object as sent).
+//!
+//! A v1 Pod's `spec` is the exception: the pod routes read nothing else of it, and it is most of a
+//! sandbox pod's review, so it is read typed in the same pass instead of kept raw and read again.
+//! Should it not read (never so for a pod the apiserver has validated), that pass fails, and the
+//! review is read again with the spec kept raw ([`AllRaw`]), so the answer names the field.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::core::{DynamicResourceScope, Resource};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
+use super::pod::SlimPodSpec;
+
 /// An admission request's `object` or `oldObject`.
 #[derive(Clone, Debug)]
 pub struct RawObject {
-    /// Its metadata, without `managedFields`.
-    pub metadata: ObjectMeta,
-    /// Every other top-level field, as sent.
+    /// Its metadata, without `managedFields`. Boxed, like the pod spec: the request holds two
+    /// objects and is moved whole several times on its way out of the parser.
+    pub metadata: Box<ObjectMeta>,
+    /// Every other top-level field, as sent; a v1 Pod's `spec` only when read raw.
     fields: Vec<(String, Box<RawValue>)>,
+    /// A v1 Pod's `spec`, when read typed in the first pass.
+    pod_spec: Option<Box<PodSpec>>,
 }
 
 /// The metadata fields harness-guard reads. `managedFields` is skipped unparsed: it is large, and
@@ -41,27 +52,54 @@ struct Meta {
     creation_timestamp: Option<Time>,
 }
 
-impl<'de> Deserialize<'de> for RawObject {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Fields;
-        impl<'de> serde::de::Visitor<'de> for Fields {
-            type Value = RawObject;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a Kubernetes object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawObject, A::Error> {
-                let (mut meta, mut fields) = (None, Vec::new());
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    if key == "metadata" {
-                        meta = Some(map.next_value::<Option<Meta>>()?.unwrap_or_default());
-                    } else {
-                        fields.push((key.into_owned(), map.next_value::<Box<RawValue>>()?));
-                    }
-                }
-                Ok(RawObject { metadata: meta.unwrap_or_default().into(), fields })
+/// Reads an object's top-level fields; a v1 Pod's `spec` typed when `typed_pod_spec`.
+struct Fields {
+    typed_pod_spec: bool,
+}
+
+impl<'de> serde::de::Visitor<'de> for Fields {
+    type Value = RawObject;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a Kubernetes object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawObject, A::Error> {
+        let (mut meta, mut fields, mut pod_spec) = (None, Vec::new(), None);
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == "metadata" {
+                meta = Some(map.next_value::<Option<Meta>>()?.unwrap_or_default());
+            } else if key == "spec" && self.typed_pod_spec && is_v1_pod(&fields) {
+                // `kind` and `apiVersion` come first in what the apiserver sends; otherwise the
+                // spec is kept raw and read on demand like any other field.
+                pod_spec =
+                    Some(Box::new(map.next_value::<Option<SlimPodSpec>>()?.map(PodSpec::from).unwrap_or_default()));
+            } else {
+                fields.push((key.into_owned(), map.next_value::<Box<RawValue>>()?));
             }
         }
-        deserializer.deserialize_map(Fields)
+        Ok(RawObject { metadata: Box::new(meta.unwrap_or_default().into()), fields, pod_spec })
+    }
+}
+
+/// True when the fields read so far say `kind: Pod`, `apiVersion: v1` (as the apiserver writes them).
+fn is_v1_pod(fields: &[(String, Box<RawValue>)]) -> bool {
+    let raw = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.get());
+    raw("kind") == Some("\"Pod\"") && raw("apiVersion") == Some("\"v1\"")
+}
+
+impl<'de> Deserialize<'de> for RawObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(Fields { typed_pod_spec: true })
+    }
+}
+
+/// The object with every top-level field kept raw, a Pod's `spec` too: the second reading of a
+/// review whose first failed, so that a pod spec that does not read is answered with its field.
+#[derive(Clone, Debug)]
+pub struct AllRaw(pub RawObject);
+
+impl<'de> Deserialize<'de> for AllRaw {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(Fields { typed_pod_spec: false }).map(AllRaw)
     }
 }
 
@@ -82,18 +120,6 @@ impl From<Meta> for ObjectMeta {
             creation_timestamp: m.creation_timestamp,
             ..Default::default()
         }
-    }
-}
-
-impl serde::Serialize for RawObject {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(self.fields.len() + 1))?;
-        map.serialize_entry("metadata", &self.metadata)?;
-        for (k, v) in &self.fields {
-            map.serialize_entry(k, v)?;
-        }
-        map.end()
     }
 }
 
@@ -135,6 +161,14 @@ impl RawObject {
         }
     }
 
+    /// A pod's `spec` as the pod routes read it (default when absent). The error names the field.
+    pub fn pod_spec(&self) -> Result<Cow<'_, PodSpec>, FieldError> {
+        match &self.pod_spec {
+            Some(spec) => Ok(Cow::Borrowed(&**spec)),
+            None => Ok(Cow::Owned(self.field::<SlimPodSpec>("spec")?.map(PodSpec::from).unwrap_or_default())),
+        }
+    }
+
     /// The whole object as `T` (its metadata left default: use [`RawObject::metadata`]).
     pub fn read<T: DeserializeOwned>(&self) -> Result<T, FieldError> {
         let mut text = String::from("{");
@@ -151,27 +185,79 @@ impl RawObject {
     }
 }
 
-/// A marker implementation: the admission types require `Resource`, and a raw object is of
+/// Marker implementations: the admission types require `Resource`, and a raw object is of
 /// whatever kind the request says.
-impl Resource for RawObject {
-    type DynamicType = ();
-    type Scope = DynamicResourceScope;
-    fn kind(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("")
+macro_rules! any_kind {
+    ($ty:ty, $($meta:tt)+) => {
+        impl Resource for $ty {
+            type DynamicType = ();
+            type Scope = DynamicResourceScope;
+            fn kind(_: &()) -> Cow<'_, str> {
+                Cow::Borrowed("")
+            }
+            fn group(_: &()) -> Cow<'_, str> {
+                Cow::Borrowed("")
+            }
+            fn version(_: &()) -> Cow<'_, str> {
+                Cow::Borrowed("")
+            }
+            fn plural(_: &()) -> Cow<'_, str> {
+                Cow::Borrowed("")
+            }
+            fn meta(&self) -> &ObjectMeta {
+                &*self.$($meta)+
+            }
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut *self.$($meta)+
+            }
+        }
+    };
+}
+
+any_kind!(RawObject, metadata);
+any_kind!(AllRaw, 0.metadata);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn read(json: &str) -> RawObject {
+        serde_json::from_str(json).unwrap()
     }
-    fn group(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("")
+
+    const SPEC: &str = r#"{"containers":[{"name":"agent","image":"x","env":[{"name":"A","value":"1"}]}]}"#;
+
+    #[test]
+    fn a_v1_pods_spec_is_read_typed_in_the_same_pass() {
+        let pod = read(&format!(r#"{{"kind":"Pod","apiVersion":"v1","metadata":{{"name":"p"}},"spec":{SPEC}}}"#));
+        let typed = pod.pod_spec.as_ref().expect("read typed in the first pass");
+        assert!(pod.fields.iter().all(|(k, _)| k != "spec"), "and not kept raw as well");
+        assert_eq!(typed.containers[0].name, "agent");
+        assert_eq!(typed.containers[0].env.as_ref().unwrap()[0].value.as_deref(), Some("1"));
+        assert_eq!(*pod.pod_spec().unwrap(), **typed);
     }
-    fn version(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("")
+
+    #[test]
+    fn other_objects_and_other_orders_keep_the_spec_raw_and_read_the_same() {
+        let late = read(&format!(r#"{{"spec":{SPEC},"kind":"Pod","apiVersion":"v1"}}"#));
+        let other = read(&format!(r#"{{"kind":"Pod","apiVersion":"example.com/v1","spec":{SPEC}}}"#));
+        let first = read(&format!(r#"{{"kind":"Pod","apiVersion":"v1","spec":{SPEC}}}"#));
+        for raw in [&late, &other] {
+            assert!(raw.pod_spec.is_none());
+            assert!(raw.field::<Value>("spec").unwrap().is_some(), "kept raw");
+            assert_eq!(*raw.pod_spec().unwrap(), *first.pod_spec().unwrap());
+        }
+        let none = read(r#"{"kind":"Pod","apiVersion":"v1","spec":null}"#);
+        assert_eq!(*none.pod_spec().unwrap(), PodSpec::default());
     }
-    fn plural(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("")
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
+
+    #[test]
+    fn all_raw_keeps_a_pods_spec_raw_so_its_error_names_the_field() {
+        let json = r#"{"kind":"Pod","apiVersion":"v1","spec":{"containers":[{"name":"a","env":[{"name":5}]}]}}"#;
+        assert!(serde_json::from_str::<RawObject>(json).is_err(), "the one-pass read fails");
+        let AllRaw(raw) = serde_json::from_str(json).unwrap();
+        let error = raw.pod_spec().unwrap_err();
+        assert_eq!(error.field, "spec.containers[0].env[0].name", "{error}");
     }
 }
