@@ -9,6 +9,7 @@ use base64::Engine;
 use kube::core::Status;
 use kube::core::admission::AdmissionResponse;
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -25,7 +26,7 @@ struct Response<'a> {
     allowed: bool,
     status: &'a Status,
     #[serde(skip_serializing_if = "Option::is_none")]
-    patch: Option<String>,
+    patch: Option<Box<RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     patch_type: Option<&'static str>,
     #[serde(skip_serializing_if = "HashMap::is_empty")]
@@ -36,7 +37,7 @@ struct Response<'a> {
 
 /// The AdmissionReview body for `response`, with a base64 `patch`.
 pub fn encode(response: AdmissionResponse) -> Vec<u8> {
-    let patch = response.patch.as_ref().map(|p| base64::engine::general_purpose::STANDARD.encode(p));
+    let patch = response.patch.as_deref().map(base64_string);
     let wire = Wire {
         api_version: super::ADMISSION_API_VERSION,
         kind: "AdmissionReview",
@@ -57,8 +58,19 @@ pub fn encode(response: AdmissionResponse) -> Vec<u8> {
         + wire.response.uid.len()
         + response.result.message.len() * 2
         + warnings
-        + wire.response.patch.as_ref().map_or(0, String::len);
+        + wire.response.patch.as_ref().map_or(0, |p| p.get().len());
     let mut out = Vec::with_capacity(size);
     serde_json::to_writer(&mut out, &wire).expect("an AdmissionReview always serializes");
     out
+}
+
+/// `bytes` in base64, as a JSON string written as it is: base64 has nothing to escape, and the
+/// patch is the largest string of an answer (serde_json's string writer looks at every byte).
+fn base64_string(bytes: &[u8]) -> Box<RawValue> {
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let mut text = String::with_capacity(base64::encoded_len(bytes.len(), true).unwrap_or(0) + 2);
+    text.push('"');
+    engine.encode_string(bytes, &mut text);
+    text.push('"');
+    RawValue::from_string(text).expect("base64 in quotes is a JSON string")
 }
