@@ -90,25 +90,21 @@ fn env_ops(
 ) {
     let sandbox = &policy.sandbox;
     let desired = desired_env(container, policy);
-    let index = index.to_string();
-    let env_path = || PointerBuf::from_tokens(["spec", "containers", index.as_str(), "env"]);
     let Some(existing) = container.env.as_ref() else {
         let all: Vec<Value> = desired.iter().map(|(n, v)| json!({"name": n, "value": v})).collect();
-        patch.push(PatchOperation::Add(AddOperation { path: env_path(), value: Value::Array(all) }));
+        patch.push(PatchOperation::Add(AddOperation { path: env_path(index, None), value: Value::Array(all) }));
         return;
     };
     for (name, value) in desired {
         let entry = json!({"name": name, "value": value});
         match existing.iter().position(|e| e.name == name) {
             None => {
-                let mut path = env_path();
-                path.push_back("-");
+                let path = env_path(index, Some(format_args!("-")));
                 patch.push(PatchOperation::Add(AddOperation { path, value: entry }));
             }
             Some(j) if is_literal(&existing[j], &value) => {}
             Some(j) if sandbox.overwrite => {
-                let mut path = env_path();
-                path.push_back(j.to_string());
+                let path = env_path(index, Some(format_args!("{j}")));
                 patch.push(PatchOperation::Replace(ReplaceOperation { path, value: entry }));
             }
             Some(j) => {
@@ -118,6 +114,16 @@ fn env_ops(
             }
         }
     }
+}
+
+/// `/spec/containers/{index}/env`, then `tail`: numbers and `-`, nothing to escape. One string,
+/// sized once; jsonptr's `from_tokens` grows its string token by token, on every sandbox pod.
+fn env_path(index: usize, tail: Option<std::fmt::Arguments<'_>>) -> PointerBuf {
+    let text = match tail {
+        Some(tail) => format!("/spec/containers/{index}/env/{tail}"),
+        None => format!("/spec/containers/{index}/env"),
+    };
+    PointerBuf::parse(text).expect("a pointer of numbers and plain names")
 }
 
 fn is_literal(var: &EnvVar, value: &str) -> bool {

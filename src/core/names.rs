@@ -44,13 +44,19 @@ pub fn provider_key_env(provider: &str) -> String {
 /// of provider `type_` with no base URL (OpenShell `openshell-core` inference defaults); `None` for
 /// a type whose default is not known here (add its host to `sandbox.noProxyExtra`).
 pub fn inference_upstream(type_: &str) -> Option<&'static str> {
-    match type_.to_ascii_lowercase().as_str() {
-        "openai" => Some("api.openai.com"),
-        "anthropic" => Some("api.anthropic.com"),
-        "nvidia" => Some("integrate.api.nvidia.com"),
+    // Compared without lowercasing into a new string: this runs for every sandbox pod.
+    let is = |names: &[&str]| names.iter().any(|n| type_.eq_ignore_ascii_case(n));
+    if is(&["openai"]) {
+        Some("api.openai.com")
+    } else if is(&["anthropic"]) {
+        Some("api.anthropic.com")
+    } else if is(&["nvidia"]) {
+        Some("integrate.api.nvidia.com")
+    } else if is(&["google-vertex-ai", "vertex", "vertex-ai", "google-vertex", "gcp-vertex"]) {
         // Vertex builds `aiplatform.googleapis.com`, `{region}-aiplatform.googleapis.com`, ...
-        "google-vertex-ai" | "vertex" | "vertex-ai" | "google-vertex" | "gcp-vertex" => Some(".googleapis.com"),
-        _ => None,
+        Some(".googleapis.com")
+    } else {
+        None
     }
 }
 
