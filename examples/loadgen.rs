@@ -1,11 +1,12 @@
 //! Load run over real TLS: harness-guard beside the least a webhook can do, in the same run.
 //!
-//! `cargo run --release --example loadgen -- [--requests N] [--seconds S] [--units U] [--cluster-only]`
+//! `cargo run --release --example loadgen -- [--requests N] [--seconds S] [--rounds R] [--units U] [--cluster-only]`
 //!
 //! Starts, on loopback and each in its own process, harness-guard on its built-in default and a
 //! baseline responder (hyper + rustls: read the body, take the uid, answer allowed), drives both
 //! with the same client over HTTP/1.1 and HTTP/2 (1 and 32 connections; 8 streams per h2
-//! connection), and prints requests/s, p50, p99, p999 and the ratios. Then a second run puts
+//! connection), and prints requests/s, p50, p99, p999, server CPU per request and the ratios: with
+//! `--rounds R`, each figure is the median of R rounds, harness-guard and baseline alternating. Then a second run puts
 //! harness-guard in cluster mode against a Kubernetes API server served by this tool, loaded with
 //! U units (an AgentHarness, a ModelConfig and a Secret each): it reports resident memory, time to
 //! ready, the peak during a forced full re-list, validation latency at that size, and how many
@@ -43,6 +44,8 @@ const STREAMS_PER_H2: usize = 8;
 struct Args {
     requests: usize,
     seconds: u64,
+    /// Measured rounds per cell (harness-guard and baseline alternating); figures are medians.
+    rounds: usize,
     units: usize,
     /// Skip the side-by-side cells and run only the cluster-mode part.
     cluster_only: bool,
@@ -52,9 +55,9 @@ fn args() -> (Option<String>, Vec<String>, Args) {
     let mut argv: Vec<String> = std::env::args().skip(1).collect();
     let mode = argv.first().filter(|a| a.starts_with("serve-")).cloned();
     if mode.is_some() {
-        return (mode, argv.split_off(1), Args { requests: 0, seconds: 0, units: 0, cluster_only: false });
+        return (mode, argv.split_off(1), Args { requests: 0, seconds: 0, rounds: 1, units: 0, cluster_only: false });
     }
-    let mut a = Args { requests: 20_000, seconds: 8, units: 10_000, cluster_only: false };
+    let mut a = Args { requests: 20_000, seconds: 8, rounds: 1, units: 10_000, cluster_only: false };
     let mut it = argv.into_iter();
     while let Some(flag) = it.next() {
         if flag == "--cluster-only" {
@@ -65,6 +68,7 @@ fn args() -> (Option<String>, Vec<String>, Args) {
         match flag.as_str() {
             "--requests" => a.requests = value,
             "--seconds" => a.seconds = value as u64,
+            "--rounds" => a.rounds = value.max(1),
             "--units" => a.units = value,
             other => panic!("unknown flag {other}"),
         }
@@ -224,6 +228,24 @@ async fn send(sender: &mut Sender, req: Request<Full<Bytes>>) -> bool {
     sender.send(req).await.is_ok_and(|(res, _)| res.status() == 200)
 }
 
+/// Each figure's median over rounds (failures summed), with the CPU per request.
+fn median(rounds: &[(Figures, f64)]) -> (Figures, f64) {
+    let mid = |f: &dyn Fn(&(Figures, f64)) -> f64| {
+        let mut v: Vec<f64> = rounds.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let figures = Figures {
+        done: rounds.iter().map(|r| r.0.done).sum(),
+        rps: mid(&|r| r.0.rps),
+        p50: mid(&|r| r.0.p50),
+        p99: mid(&|r| r.0.p99),
+        p999: mid(&|r| r.0.p999),
+        failed: rounds.iter().map(|r| r.0.failed).sum(),
+    };
+    (figures, mid(&|r| r.1))
+}
+
 struct Figures {
     /// Requests answered 200.
     done: usize,
@@ -357,8 +379,8 @@ async fn side_by_side(args: &Args, dir: &Path, good: &Bytes) {
     ];
     let limit = Duration::from_secs(args.seconds);
     println!(
-        "# harness-guard vs baseline, same run, {} requests or {} s per cell, loopback TLS",
-        args.requests, args.seconds
+        "# harness-guard vs baseline, same run, {} requests or {} s per cell and round, median of {} round(s), loopback TLS",
+        args.requests, args.seconds, args.rounds
     );
     println!("harness-guard logs at its default level, JSON, to {}", log.display());
     println!(
@@ -373,8 +395,12 @@ async fn side_by_side(args: &Args, dir: &Path, good: &Bytes) {
                 let load = |total| Load { proto, conns, path, body: body.clone(), total, limit };
                 drive(hg.addr, config.clone(), load(500)).await;
                 drive(base.addr, config.clone(), load(500)).await;
-                let (h, h_cpu) = drive_measured(hg.addr, hg_pid, config.clone(), load(args.requests)).await;
-                let (b, b_cpu) = drive_measured(base.addr, base_pid, config.clone(), load(args.requests)).await;
+                let (mut hs, mut bs) = (Vec::new(), Vec::new());
+                for _ in 0..args.rounds {
+                    hs.push(drive_measured(hg.addr, hg_pid, config.clone(), load(args.requests)).await);
+                    bs.push(drive_measured(base.addr, base_pid, config.clone(), load(args.requests)).await);
+                }
+                let ((h, h_cpu), (b, b_cpu)) = (median(&hs), median(&bs));
                 println!(
                     "| {name} | {} | {conns} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} | {:.2} | {:.2}/{:.2}/{:.2} | {:.2}/{:.2}/{:.2} | {:.2} | {} |",
                     if proto == Proto::H2 { "h2" } else { "http/1.1" },
