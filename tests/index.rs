@@ -22,8 +22,10 @@ fn model(ns: &str, name: &str, secret: &str, field: &str) -> ModelConfig {
 }
 
 fn secret(d: &Digester, ns: &str, name: &str, values: &[(&str, &str)]) -> SecretValues {
-    let meta = Meta { name: Some(name.into()), namespace: Some(ns.into()), uid: None };
-    ValueSet::new(meta, values.iter().map(|(k, v)| (k.to_string(), d.facts(v.as_bytes()))).collect::<BTreeMap<_, _>>())
+    ValueSet::new(
+        Meta::named(ns, name),
+        values.iter().map(|(k, v)| (k.to_string(), d.facts(v.as_bytes()))).collect::<BTreeMap<_, _>>(),
+    )
 }
 
 #[test]

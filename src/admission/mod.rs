@@ -305,11 +305,6 @@ fn review_pod(
     Ok(decide(&object.metadata, &spec, namespace))
 }
 
-/// The name and namespace of `meta`: all the view keeps of a Secret's or ConfigMap's metadata.
-fn name_only(meta: &ObjectMeta) -> ObjectMeta {
-    ObjectMeta { name: meta.name.clone(), namespace: meta.namespace.clone(), ..Default::default() }
-}
-
 /// DELETE, or UPDATE, of an object harnesses depend on.
 fn review_reference(req: &Request, view: &impl ClusterView, policy: &Policy) -> Result<Verdict, Unreadable> {
     let old = req.old_object.as_ref();
@@ -333,15 +328,17 @@ fn review_reference(req: &Request, view: &impl ClusterView, policy: &Policy) -> 
         Kind::Secret => {
             // Read whole and reduced at once: the plaintext lives only inside this closure.
             let reduced = new.map(|o| -> Result<_, FieldError> {
-                let secret = Secret { metadata: name_only(&o.metadata), ..o.read::<Secret>()? };
-                Ok(Arc::new(secret_values(secret, digester)))
+                let mut reduced = secret_values(o.read::<Secret>()?, digester);
+                reduced.metadata = Meta::of(&o.metadata);
+                Ok(Arc::new(reduced))
             });
             After::Secret(key.clone(), reduced.transpose().map_err(unreadable)?)
         }
         Kind::ConfigMap => {
             let reduced = new.map(|o| -> Result<_, FieldError> {
-                let cm = ConfigMap { metadata: name_only(&o.metadata), ..o.read::<ConfigMap>()? };
-                Ok(Arc::new(config_map_values(cm, digester)))
+                let mut reduced = config_map_values(o.read::<ConfigMap>()?, digester);
+                reduced.metadata = Meta::of(&o.metadata);
+                Ok(Arc::new(reduced))
             });
             After::ConfigMap(key.clone(), reduced.transpose().map_err(unreadable)?)
         }

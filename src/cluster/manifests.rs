@@ -327,7 +327,7 @@ impl<'a> Loader<'a> {
                 // spec.template.metadata.name, else the object's own name.
                 let target = doc.pointer("/spec/target/name").or_else(|| doc.pointer("/spec/template/metadata/name"));
                 let secret = target.and_then(Value::as_str).filter(|n| !n.is_empty()).unwrap_or(&name).to_string();
-                let meta = Meta { name: Some(secret), namespace: Some(namespace.clone()), uid: None };
+                let meta = Meta::named(namespace.as_str(), secret);
                 let mut produced = ValueSet::new(meta, Default::default());
                 produced.produced_by = Some(format!("{kind} {namespace}/{name}"));
                 objects.produced.push(produced);

@@ -370,7 +370,7 @@ impl ClusterView for View {
             // Not synced yet: present, keys unknown (a note, not a denial).
             Lookup::Missing => match self.producers.of(&(namespace.to_string(), name.to_string())) {
                 Some(by) => {
-                    let meta = Meta { name: Some(name.to_string()), namespace: Some(namespace.to_string()), uid: None };
+                    let meta = Meta::named(namespace, name);
                     let mut produced = SecretValues::new(meta, Default::default());
                     produced.produced_by = Some(by);
                     Lookup::Found(Arc::new(produced))

@@ -28,6 +28,11 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// An object named `name` in `namespace`.
+    pub fn named(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self { name: Some(name.into()), namespace: Some(namespace.into()), uid: None }
+    }
+
     /// The name and namespace of `meta`, without its uid.
     pub fn of(meta: &ObjectMeta) -> Self {
         Self { name: meta.name.clone(), namespace: meta.namespace.clone(), uid: None }

@@ -2,7 +2,8 @@
 //! manifest, admission request). Metadata keeps only what the rules read ([`Meta`]: name,
 //! namespace, a harness's uid; never labels or annotations, where the last-applied copy of an
 //! object repeats its values); a Secret's or ConfigMap's values become key names, emptiness and
-//! keyed digests; a harness's literals become facts ([`super::model::AgentHarness::reduce`]). No plaintext value survives reduction.
+//! keyed digests; a harness's literals become facts ([`super::model::AgentHarness::reduce`]). No
+//! plaintext value survives reduction.
 
 use std::collections::BTreeMap;
 

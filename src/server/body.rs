@@ -6,10 +6,9 @@
 //! response (RFC 9113 §8.1; hyper and h2 do so), which older clients (curl 7.88, Debian 12's)
 //! report as a failed transfer; that is kept only for bodies past the bound.
 
-use std::time::Duration;
-
 use std::future::Future;
 use std::task::Poll;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
