@@ -2,6 +2,7 @@
 //! annotations on the pod. Explicit RFC 6902 operations against the request object as sent, so
 //! fields the typed Pod does not know are never dropped; idempotent by construction.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use json_patch::jsonptr::PointerBuf;
@@ -56,23 +57,27 @@ pub fn mutate_pod(
 /// therefore covers every upstream a cluster inference route can use (the gateway's route may
 /// change after the pod exists), the gateway, the Kubernetes API and in-cluster names, so that the
 /// supervisor's own calls never go into the sandbox's proxy.
-pub fn desired_env(container: &Container, policy: &Policy) -> Vec<(String, String)> {
+pub fn desired_env<'p>(container: &Container, policy: &'p Policy) -> Vec<(&'p str, Cow<'p, str>)> {
     let sandbox = &policy.sandbox;
-    let mut no_proxy: Vec<String> = sandbox.no_proxy.clone();
-    let types = policy.openshell.inference_provider_types.iter();
-    let upstreams = types.filter_map(|t| inference_upstream(t)).map(str::to_string);
+    // Borrowed from the policy, the one host read from the container aside: this runs for every
+    // sandbox container, and the policy's strings outlive the patch.
     let endpoint = env_value(container, OPENSHELL_ENDPOINT_ENV).and_then(url_host);
-    let api_server = sandbox.api_server_host.clone();
-    let hosts = upstreams.chain(endpoint).chain(api_server).chain(sandbox.no_proxy_extra.iter().cloned());
-    for host in hosts {
-        if !no_proxy.contains(&host) {
-            no_proxy.push(host);
+    let types = policy.openshell.inference_provider_types.iter();
+    let upstreams = types.filter_map(|t| inference_upstream(t));
+    let mut hosts: Vec<&str> = sandbox.no_proxy.iter().map(String::as_str).collect();
+    let later = upstreams
+        .chain(endpoint.as_deref())
+        .chain(sandbox.api_server_host.as_deref())
+        .chain(sandbox.no_proxy_extra.iter().map(String::as_str));
+    for host in later {
+        if !hosts.contains(&host) {
+            hosts.push(host);
         }
     }
-    let no_proxy = no_proxy.join(",");
-    let proxies = sandbox.proxy_vars.iter().map(|v| (v.clone(), sandbox.proxy_url.clone()));
-    let bypass = sandbox.no_proxy_vars.iter().map(|v| (v.clone(), no_proxy.clone()));
-    let extra = sandbox.extra_env.iter().map(|(k, v)| (k.clone(), v.clone()));
+    let no_proxy = hosts.join(",");
+    let proxies = sandbox.proxy_vars.iter().map(|v| (v.as_str(), Cow::Borrowed(sandbox.proxy_url.as_str())));
+    let bypass = sandbox.no_proxy_vars.iter().map(|v| (v.as_str(), Cow::Owned(no_proxy.clone())));
+    let extra = sandbox.extra_env.iter().map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str())));
     proxies.chain(bypass).chain(extra).collect()
 }
 
@@ -91,29 +96,36 @@ fn env_ops(
     let sandbox = &policy.sandbox;
     let desired = desired_env(container, policy);
     let Some(existing) = container.env.as_ref() else {
-        let all: Vec<Value> = desired.iter().map(|(n, v)| json!({"name": n, "value": v})).collect();
+        let all: Vec<Value> = desired.into_iter().map(|(n, v)| env_entry(n, v)).collect();
         patch.push(PatchOperation::Add(AddOperation { path: env_path(index, None), value: Value::Array(all) }));
         return;
     };
     for (name, value) in desired {
-        let entry = json!({"name": name, "value": value});
         match existing.iter().position(|e| e.name == name) {
             None => {
                 let path = env_path(index, Some(format_args!("-")));
-                patch.push(PatchOperation::Add(AddOperation { path, value: entry }));
+                patch.push(PatchOperation::Add(AddOperation { path, value: env_entry(name, value) }));
             }
             Some(j) if is_literal(&existing[j], &value) => {}
             Some(j) if sandbox.overwrite => {
                 let path = env_path(index, Some(format_args!("{j}")));
-                patch.push(PatchOperation::Replace(ReplaceOperation { path, value: entry }));
+                patch.push(PatchOperation::Replace(ReplaceOperation { path, value: env_entry(name, value) }));
             }
             Some(j) => {
-                let detail = Detail::ContainerEnv { container: container.name.clone(), var: name };
+                let detail = Detail::ContainerEnv { container: container.name.clone(), var: name.to_string() };
                 let field = format!("spec.containers[{index}].env[{j}]");
                 findings.push(Finding::on(Rule::ProxyEnvConflict, pod, field, Cause::Conflict).with(detail));
             }
         }
     }
+}
+
+/// An env entry, `{"name": .., "value": ..}`, the value moved in rather than copied.
+fn env_entry(name: &str, value: Cow<'_, str>) -> Value {
+    let mut entry = serde_json::Map::new();
+    entry.insert("name".to_string(), Value::String(name.to_string()));
+    entry.insert("value".to_string(), Value::String(value.into_owned()));
+    Value::Object(entry)
 }
 
 /// `/spec/containers/{index}/env`, then `tail`: numbers and `-`, nothing to escape. One string,

@@ -2,6 +2,7 @@
 //! into them (`/mutate` on the pod as it is: the injected variables or annotations it lacks) and
 //! what `/validate` would refuse. Env values are compared, never shown.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::{Container, PodSpec};
@@ -102,7 +103,7 @@ fn pod_link(
         }
         let desired = desired_env(container, policy);
         link = link.fact(format!("proxy env ({})", container.name), env_summary(container, &desired));
-        for (var, value) in desired.iter().filter(|(v, _)| sandbox.no_proxy_vars.contains(v)) {
+        for (var, value) in desired.iter().filter(|(v, _)| sandbox.no_proxy_vars.iter().any(|n| n == v)) {
             link = link.fact(format!("{var} coverage ({})", container.name), coverage(container, var, value));
         }
     }
@@ -149,13 +150,13 @@ fn pod_link(
 }
 
 /// How the container's variables compare with what the webhook injects: names only.
-fn env_summary(container: &Container, desired: &[(String, String)]) -> String {
+fn env_summary(container: &Container, desired: &[(&str, Cow<'_, str>)]) -> String {
     let (mut missing, mut other, mut from) = (Vec::new(), Vec::new(), Vec::new());
     for (name, value) in desired {
-        match container.env.iter().flatten().find(|e| &e.name == name) {
-            None => missing.push(name.as_str()),
-            Some(e) if e.value_from.is_some() => from.push(name.as_str()),
-            Some(e) if e.value.as_deref().unwrap_or("") != value => other.push(name.as_str()),
+        match container.env.iter().flatten().find(|e| e.name == *name) {
+            None => missing.push(*name),
+            Some(e) if e.value_from.is_some() => from.push(*name),
+            Some(e) if e.value.as_deref().unwrap_or("") != value => other.push(*name),
             Some(_) => {}
         }
     }
