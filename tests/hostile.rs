@@ -33,16 +33,45 @@ async fn tls(server: &TestServer) -> tokio_rustls::client::TlsStream<TcpStream> 
     tokio_rustls::TlsConnector::from(client_config(&[&server.ca], Proto::H1)).connect(name, tcp).await.unwrap()
 }
 
+/// `review`, with `value` put at `pointer` (a JSON text, spliced in unparsed).
+fn with_raw(review: &Value, pointer: &str, value: &str) -> String {
+    let mut review = review.clone();
+    *review.pointer_mut(pointer).unwrap() = Value::String("@@HERE@@".into());
+    review.to_string().replace("\"@@HERE@@\"", value)
+}
+
 #[tokio::test]
-async fn deeply_nested_json_is_refused() {
+async fn deeply_nested_json_is_answered_without_exhausting_the_stack() {
     let server = server().await;
     let mut conn = Conn::open(server.addr(), client_config(&[&server.ca], Proto::H1), Proto::H1).await.unwrap();
-    // Nested where the parser would otherwise skip it unread: the depth limit still holds.
-    let body = format!("{{\"extra\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
-    let (res, bytes) = conn.post("/validate", body).await.unwrap();
+    let good: Value =
+        serde_json::from_slice(&std::fs::read(repo_file("examples/reviews/harness-good.json")).unwrap()).unwrap();
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let mut extra = good.clone();
+    extra["request"]["extra"] = Value::Null;
+    extra["request"]["object"]["metadata"]["managedFields"] = Value::Null;
+
+    // Where no rule reads it (an unknown field, `managedFields`), it is skipped unread, without
+    // recursion, and the review is answered on its merits.
+    for pointer in ["/request/extra", "/request/object/metadata/managedFields"] {
+        let (res, bytes) = conn.post("/validate", with_raw(&extra, pointer, &deep)).await.unwrap();
+        assert_eq!(res.status(), 200, "{pointer}");
+        let answer: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(answer["response"]["allowed"], true, "{pointer}: {answer}");
+    }
+    // Where a rule reads it, the answer names the field.
+    let (res, bytes) = conn.post("/validate", with_raw(&good, "/request/object/spec", &deep)).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let answer: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(answer["response"]["allowed"], false, "{answer}");
+    assert_eq!(answer["response"]["status"]["code"], 400, "{answer}");
+    let message = answer["response"]["status"]["message"].as_str().unwrap();
+    assert!(message.contains("spec"), "{message}");
+    // Where the envelope expects an object, it is refused at the first bracket.
+    let (res, bytes) = conn.post("/validate", with_raw(&good, "/request", &deep)).await.unwrap();
     assert_eq!(res.status(), 400);
     let answer: Value = serde_json::from_slice(&bytes).unwrap();
-    assert!(answer["message"].as_str().unwrap().contains("recursion limit"), "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("invalid type: sequence"), "{answer}");
     still_serving(&server).await;
 }
 

@@ -1,10 +1,12 @@
 //! The AdmissionReview contract: bytes in, a review of the request by the pure core, bytes out.
 //! No I/O here; the server calls [`parse`], [`review`] and [`encode`].
 
+mod envelope;
 mod object;
 mod pod;
 mod wire;
 
+use envelope::Review;
 use object::AllRaw;
 pub use object::{FieldError, RawObject};
 pub use wire::encode;
@@ -14,7 +16,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{ConfigMap, PodSpec, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::Status;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use serde_json::Value;
 
 use crate::core::enforce::enforce_pod;
@@ -71,7 +73,9 @@ pub enum ReviewError {
     NoRequest,
 }
 
-/// A parsed request.
+/// A parsed request: kube-core's type, with the fields no route reads (`requestKind`,
+/// `requestResource`, `requestSubResource`, `options`, the user's uid, groups and extras) left
+/// empty; see `envelope.rs`.
 pub type Request = AdmissionRequest<RawObject>;
 
 /// Parses and checks a request body.
@@ -80,55 +84,33 @@ pub fn parse(body: &[u8]) -> Result<Request, ReviewError> {
     // field again (from bytes it checked each `object` field it kept, and every string it read).
     let text = std::str::from_utf8(body)
         .map_err(|e| ReviewError::Malformed(format!("invalid UTF-8 at byte {} of the body", e.valid_up_to())))?;
-    let review: AdmissionReview<RawObject> = match serde_json::from_str(text) {
+    let review: Review<RawObject> = match serde_json::from_str(text) {
         Ok(review) => review,
         Err(e) => {
             // On the error path only: a review of another version fails on its fields, but the
             // useful answer is the version.
             if let Ok(types) = serde_json::from_slice::<kube::core::TypeMeta>(body) {
-                check_types(&types)?;
+                check_types((&types.api_version, &types.kind))?;
             }
             // A pod spec that does not read fails the one-pass read; read raw, the pod route
             // answers with the field.
-            if let Ok(review) = serde_json::from_str::<AdmissionReview<AllRaw>>(text) {
-                check_types(&review.types)?;
-                let request = review.try_into().map_err(|_| ReviewError::NoRequest)?;
-                return Ok(unwrap_all_raw(request));
+            if let Ok(review) = serde_json::from_str::<Review<AllRaw>>(text) {
+                check_types(review.types())?;
+                return review.into_request(|o| o.0).ok_or(ReviewError::NoRequest);
             }
             return Err(ReviewError::Malformed(crate::telemetry::redact_quoted(&e.to_string())));
         }
     };
-    check_types(&review.types)?;
-    review.try_into().map_err(|_| ReviewError::NoRequest)
+    check_types(review.types())?;
+    review.into_request(|o| o).ok_or(ReviewError::NoRequest)
 }
 
-fn unwrap_all_raw(r: AdmissionRequest<AllRaw>) -> Request {
-    AdmissionRequest {
-        types: r.types,
-        uid: r.uid,
-        kind: r.kind,
-        resource: r.resource,
-        sub_resource: r.sub_resource,
-        request_kind: r.request_kind,
-        request_resource: r.request_resource,
-        request_sub_resource: r.request_sub_resource,
-        name: r.name,
-        namespace: r.namespace,
-        operation: r.operation,
-        user_info: r.user_info,
-        object: r.object.map(|o| o.0),
-        old_object: r.old_object.map(|o| o.0),
-        dry_run: r.dry_run,
-        options: r.options,
+fn check_types((api_version, kind): (&str, &str)) -> Result<(), ReviewError> {
+    if api_version != ADMISSION_API_VERSION {
+        return Err(ReviewError::WrongApiVersion(api_version.to_string()));
     }
-}
-
-fn check_types(types: &kube::core::TypeMeta) -> Result<(), ReviewError> {
-    if types.api_version != ADMISSION_API_VERSION {
-        return Err(ReviewError::WrongApiVersion(types.api_version.clone()));
-    }
-    if types.kind != "AdmissionReview" {
-        return Err(ReviewError::WrongKind(types.kind.clone()));
+    if kind != "AdmissionReview" {
+        return Err(ReviewError::WrongKind(kind.to_string()));
     }
     Ok(())
 }
