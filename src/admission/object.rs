@@ -64,7 +64,7 @@ impl<'de> serde::de::Visitor<'de> for Fields {
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawObject, A::Error> {
         let (mut meta, mut fields, mut pod_spec) = (None, Vec::new(), None);
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             if key == "metadata" {
                 meta = Some(map.next_value::<Option<Meta>>()?.unwrap_or_default());
             } else if key == "spec" && self.typed_pod_spec && is_v1_pod(&fields) {
@@ -77,6 +77,28 @@ impl<'de> serde::de::Visitor<'de> for Fields {
             }
         }
         Ok(RawObject { metadata: Box::new(meta.unwrap_or_default().into()), fields, pod_spec })
+    }
+}
+
+/// A key, borrowed from the text when it has no escapes (serde's own `Cow<str>` always copies).
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(key)))
+            }
+            fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(key.to_string())))
+            }
+        }
+        deserializer.deserialize_str(Visit)
     }
 }
 
@@ -248,6 +270,8 @@ mod tests {
             assert!(raw.field::<Value>("spec").unwrap().is_some(), "kept raw");
             assert_eq!(*raw.pod_spec().unwrap(), *first.pod_spec().unwrap());
         }
+        let escaped = read(&format!(r#"{{"kind":"Pod","apiVersion":"v1","sp\u0065c":{SPEC}}}"#));
+        assert!(escaped.pod_spec.is_some(), "an escaped key reads as the same key");
         let none = read(r#"{"kind":"Pod","apiVersion":"v1","spec":null}"#);
         assert_eq!(*none.pod_spec().unwrap(), PodSpec::default());
     }
