@@ -1,6 +1,6 @@
 //! Load run over real TLS: harness-guard beside the least a webhook can do, in the same run.
 //!
-//! `cargo run --release --example loadgen -- [--requests N] [--seconds S] [--rounds R] [--units U] [--cluster-only]`
+//! `cargo run --release --example loadgen -- [--requests N] [--seconds S] [--rounds R] [--units U] [--cluster-only] [--only CELL]`
 //!
 //! Starts, on loopback and each in its own process, harness-guard on its built-in default and a
 //! baseline responder (hyper + rustls: read the body, take the uid, answer allowed), drives both
@@ -11,7 +11,8 @@
 //! U units (an AgentHarness, a ModelConfig and a Secret each): it reports resident memory, time to
 //! ready, the peak during a forced full re-list, validation latency at that size, and how many
 //! requests reached the API server during the load (watch reconnects counted apart).
-//! `--cluster-only` skips the side-by-side cells.
+//! `--cluster-only` skips the side-by-side cells; `--only "pod mutation/h2/1"` runs only the cells
+//! whose `workload/proto/conns` contains it, and no cluster part (to profile one cell).
 
 #[allow(dead_code)]
 #[path = "../tests/common/fake_apiserver.rs"]
@@ -49,19 +50,27 @@ struct Args {
     units: usize,
     /// Skip the side-by-side cells and run only the cluster-mode part.
     cluster_only: bool,
+    /// Run only the side-by-side cells whose `workload/proto/conns` contains this (for profiling
+    /// one cell: `--only "pod mutation/h2/1"`), and skip the cluster-mode part.
+    only: Option<String>,
 }
 
 fn args() -> (Option<String>, Vec<String>, Args) {
     let mut argv: Vec<String> = std::env::args().skip(1).collect();
     let mode = argv.first().filter(|a| a.starts_with("serve-")).cloned();
     if mode.is_some() {
-        return (mode, argv.split_off(1), Args { requests: 0, seconds: 0, rounds: 1, units: 0, cluster_only: false });
+        let args = Args { requests: 0, seconds: 0, rounds: 1, units: 0, cluster_only: false, only: None };
+        return (mode, argv.split_off(1), args);
     }
-    let mut a = Args { requests: 20_000, seconds: 8, rounds: 1, units: 10_000, cluster_only: false };
+    let mut a = Args { requests: 20_000, seconds: 8, rounds: 1, units: 10_000, cluster_only: false, only: None };
     let mut it = argv.into_iter();
     while let Some(flag) = it.next() {
         if flag == "--cluster-only" {
             a.cluster_only = true;
+            continue;
+        }
+        if flag == "--only" {
+            a.only = Some(it.next().expect("--only needs workload/proto/conns"));
             continue;
         }
         let value = it.next().and_then(|v| v.parse::<usize>().ok()).unwrap_or_else(|| panic!("{flag} needs a number"));
@@ -353,7 +362,9 @@ async fn run(args: Args) {
     if !args.cluster_only {
         side_by_side(&args, &dir, &good).await;
     }
-    cluster_mode(&args, &dir, &good).await;
+    if args.only.is_none() {
+        cluster_mode(&args, &dir, &good).await;
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -390,6 +401,10 @@ async fn side_by_side(args: &Args, dir: &Path, good: &Bytes) {
     for (name, path, body) in &workloads {
         for proto in [Proto::H1, Proto::H2] {
             for conns in [1, 32] {
+                let cell = format!("{name}/{}/{conns}", if proto == Proto::H2 { "h2" } else { "http/1.1" });
+                if args.only.as_ref().is_some_and(|only| !cell.contains(only.as_str())) {
+                    continue;
+                }
                 let config = client_config(&[&ca], proto);
                 // Warm both, then measure both, alternating so drift on this shared machine hits both.
                 let load = |total| Load { proto, conns, path, body: body.clone(), total, limit };
