@@ -82,6 +82,7 @@ fn args() -> (Option<String>, Vec<String>, Args) {
             other => panic!("unknown flag {other}"),
         }
     }
+    assert!(!(a.cluster_only && a.only.is_some()), "--only selects side-by-side cells; --cluster-only skips them all");
     (None, Vec::new(), a)
 }
 
@@ -398,6 +399,7 @@ async fn side_by_side(args: &Args, dir: &Path, good: &Bytes) {
         "| workload | proto | conns | hg req/s | base req/s | thru ratio | hg CPU µs/req | base CPU µs/req | CPU ratio | hg p50/p99/p999 ms | base p50/p99/p999 ms | p99 ratio | failed |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut matched = false;
     for (name, path, body) in &workloads {
         for proto in [Proto::H1, Proto::H2] {
             for conns in [1, 32] {
@@ -405,6 +407,7 @@ async fn side_by_side(args: &Args, dir: &Path, good: &Bytes) {
                 if args.only.as_ref().is_some_and(|only| !cell.contains(only.as_str())) {
                     continue;
                 }
+                matched = true;
                 let config = client_config(&[&ca], proto);
                 // Warm both, then measure both, alternating so drift on this shared machine hits both.
                 let load = |total| Load { proto, conns, path, body: body.clone(), total, limit };
@@ -437,6 +440,7 @@ async fn side_by_side(args: &Args, dir: &Path, good: &Bytes) {
             }
         }
     }
+    assert!(matched, "no cell matches --only {:?}: cells are named like \"pod mutation/h2/1\"", args.only);
 }
 
 /// harness-guard in cluster mode against this tool's API server, at scale.

@@ -3,19 +3,43 @@
 //! extras and `options` (into a `serde_json::Value`): about a sixth of a harness review's cost,
 //! for fields no rule reads. Here they are skipped unparsed and left empty in the request.
 
+use std::marker::PhantomData;
+
 use k8s_openapi::api::authentication::v1::UserInfo;
 use kube::core::admission::{AdmissionRequest, Operation};
 use kube::core::{GroupVersionKind, GroupVersionResource, Resource, TypeMeta};
-use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::{Deserialize, Deserializer};
 
-/// An AdmissionReview body; `response` and anything else is skipped.
+/// An AdmissionReview body, read with [`Object`]; `response` and anything else is skipped.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename = "AdmissionReview", rename_all = "camelCase")]
 pub(super) struct Review<O> {
     api_version: String,
     kind: String,
     #[serde(default = "none")]
-    request: Option<Request<O>>,
+    request: Option<Object<Request<O>>>,
+}
+
+/// `T` read from a JSON object only. serde's derive also reads a struct from an array of its
+/// fields in order; kube-core's `AdmissionReview` (flattened, so read as a map) refused that, and
+/// so does this.
+pub(super) struct Object<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+        deserializer.deserialize_map(Visit(PhantomData)).map(Object)
+    }
 }
 
 fn none<T>() -> Option<T> {
@@ -23,9 +47,9 @@ fn none<T>() -> Option<T> {
 }
 
 /// What is read of `request`. Missing required fields and repeated fields fail as they do with
-/// kube-core's derive.
+/// kube-core's derive (a repeated `userInfo.username` too, which k8s-openapi let the last win).
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename = "AdmissionRequest", rename_all = "camelCase")]
 struct Request<O> {
     uid: String,
     kind: GroupVersionKind,
@@ -37,7 +61,7 @@ struct Request<O> {
     #[serde(default)]
     namespace: Option<String>,
     operation: Operation,
-    user_info: User,
+    user_info: Object<User>,
     #[serde(default = "none")]
     object: Option<O>,
     #[serde(default = "none")]
@@ -48,9 +72,17 @@ struct Request<O> {
 
 /// `userInfo`: the username (the reference rules tell the cleanup controllers by it).
 #[derive(Deserialize)]
+#[serde(rename = "UserInfo")]
 struct User {
     #[serde(default)]
     username: Option<String>,
+}
+
+impl<'de, O: Deserialize<'de>> Review<O> {
+    /// Reads a review from `text`, which must be a JSON object.
+    pub(super) fn read(text: &'de str) -> serde_json::Result<Self> {
+        serde_json::from_str::<Object<Self>>(text).map(|Object(review)| review)
+    }
 }
 
 impl<O> Review<O> {
@@ -62,7 +94,7 @@ impl<O> Review<O> {
     /// The request, its objects mapped by `object`; `None` when the review has none.
     pub(super) fn into_request<T: Resource>(self, object: impl Fn(O) -> T) -> Option<AdmissionRequest<T>> {
         let Self { api_version, kind, request } = self;
-        let r = request?;
+        let Object(r) = request?;
         Some(AdmissionRequest {
             types: TypeMeta { api_version, kind },
             uid: r.uid,
@@ -75,7 +107,7 @@ impl<O> Review<O> {
             name: r.name,
             namespace: r.namespace,
             operation: r.operation,
-            user_info: UserInfo { username: r.user_info.username, ..UserInfo::default() },
+            user_info: UserInfo { username: r.user_info.0.username, ..UserInfo::default() },
             object: r.object.map(&object),
             old_object: r.old_object.map(&object),
             dry_run: r.dry_run,
@@ -90,7 +122,7 @@ mod tests {
     use crate::admission::RawObject;
 
     fn read(text: &str) -> Result<AdmissionRequest<RawObject>, String> {
-        let review: Review<RawObject> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let review: Review<RawObject> = Review::read(text).map_err(|e| e.to_string())?;
         review.into_request(|o| o).ok_or_else(|| "no request".to_string())
     }
 

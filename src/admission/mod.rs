@@ -84,7 +84,7 @@ pub fn parse(body: &[u8]) -> Result<Request, ReviewError> {
     // field again (from bytes it checked each `object` field it kept, and every string it read).
     let text = std::str::from_utf8(body)
         .map_err(|e| ReviewError::Malformed(format!("invalid UTF-8 at byte {} of the body", e.valid_up_to())))?;
-    let review: Review<RawObject> = match serde_json::from_str(text) {
+    let review: Review<RawObject> = match Review::read(text) {
         Ok(review) => review,
         Err(e) => {
             // On the error path only: a review of another version fails on its fields, but the
@@ -94,7 +94,7 @@ pub fn parse(body: &[u8]) -> Result<Request, ReviewError> {
             }
             // A pod spec that does not read fails the one-pass read; read raw, the pod route
             // answers with the field.
-            if let Ok(review) = serde_json::from_str::<Review<AllRaw>>(text) {
+            if let Ok(review) = Review::<AllRaw>::read(text) {
                 check_types(review.types())?;
                 return review.into_request(|o| o.0).ok_or(ReviewError::NoRequest);
             }
