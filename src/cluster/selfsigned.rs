@@ -307,21 +307,7 @@ impl SelfSigned {
     /// The webhooks (name, caBundle) of the configurations this replica keeps, as they are now;
     /// `None` for one that does not exist (the values did not render it: nothing to patch).
     async fn read_webhooks(&self) -> Result<Webhooks, kube::Error> {
-        let validating = match &self.validating {
-            Some((api, name)) => api
-                .get_opt(name)
-                .await?
-                .map(|c| c.webhooks.into_iter().flatten().map(|w| (w.name, w.client_config.ca_bundle)).collect()),
-            None => None,
-        };
-        let mutating = match &self.mutating {
-            Some((api, name)) => api
-                .get_opt(name)
-                .await?
-                .map(|c| c.webhooks.into_iter().flatten().map(|w| (w.name, w.client_config.ca_bundle)).collect()),
-            None => None,
-        };
-        Ok(Webhooks { validating, mutating })
+        Ok(Webhooks { validating: read_config(&self.validating).await?, mutating: read_config(&self.mutating).await? })
     }
 
     /// Writes `ca` into every webhook of both configurations that does not hold it yet, and
@@ -335,6 +321,34 @@ impl SelfSigned {
         }
         Ok(())
     }
+}
+
+/// A webhook configuration's webhooks as (name, caBundle), in order.
+trait WebhookBundles {
+    fn bundles(self) -> Vec<(String, Option<ByteString>)>;
+}
+
+impl WebhookBundles for ValidatingWebhookConfiguration {
+    fn bundles(self) -> Vec<(String, Option<ByteString>)> {
+        self.webhooks.into_iter().flatten().map(|w| (w.name, w.client_config.ca_bundle)).collect()
+    }
+}
+
+impl WebhookBundles for MutatingWebhookConfiguration {
+    fn bundles(self) -> Vec<(String, Option<ByteString>)> {
+        self.webhooks.into_iter().flatten().map(|w| (w.name, w.client_config.ca_bundle)).collect()
+    }
+}
+
+/// The webhooks of the configuration in `slot`, if one is named and exists.
+async fn read_config<K>(
+    slot: &Option<(Api<K>, String)>,
+) -> Result<Option<Vec<(String, Option<ByteString>)>>, kube::Error>
+where
+    K: WebhookBundles + kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let Some((api, name)) = slot else { return Ok(None) };
+    Ok(api.get_opt(name).await?.map(WebhookBundles::bundles))
 }
 
 /// The webhooks (name, caBundle) of each configuration, as read this pass.
