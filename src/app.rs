@@ -98,7 +98,7 @@ pub async fn start(
     // What this process creates in the release namespace goes when its Deployment goes.
     let owner = match (client.as_ref().ok(), &args.self_signed.owner_deployment) {
         (Some(client), Some(name)) => {
-            crate::cluster::lease::deployment_owner(client, &args.self_signed.namespace, name).await
+            crate::cluster::client::deployment_owner(client, &args.self_signed.namespace, name).await
         }
         _ => None,
     };

@@ -1,6 +1,9 @@
-//! The Kubernetes client, configured as kubectl configures itself.
+//! The Kubernetes client, configured as kubectl configures itself, and the Deployment this process
+//! runs as, looked up as the owner of what it creates.
 
 use std::path::PathBuf;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
 /// No Kubernetes client could be configured; the source says why.
 #[derive(Debug, thiserror::Error)]
@@ -33,4 +36,24 @@ pub async fn client(kubeconfig: Option<PathBuf>) -> Result<kube::Client, ClientE
 /// A client for `config` (kept, e.g. to name its cluster in errors).
 pub fn client_for(config: kube::Config) -> Result<kube::Client, ClientError> {
     kube::Client::try_from(config).map_err(fail)
+}
+
+/// The Deployment `name` of `namespace` as an owner (no controller, no blocking): what deleting
+/// it (`helm uninstall`, a GitOps prune) should delete with it. `None`, with a warning, when it
+/// cannot be read.
+pub async fn deployment_owner(client: &kube::Client, namespace: &str, name: &str) -> Option<OwnerReference> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    match kube::Api::<Deployment>::namespaced(client.clone(), namespace).get(name).await {
+        Ok(deployment) => Some(OwnerReference {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            name: name.into(),
+            uid: deployment.metadata.uid?,
+            ..Default::default()
+        }),
+        Err(error) => {
+            tracing::warn!(%error, deployment = %name, "cannot read the owner Deployment: the TLS Secret and the Lease will outlive an uninstall");
+            None
+        }
+    }
 }

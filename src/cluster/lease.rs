@@ -121,26 +121,6 @@ pub fn owned(meta: &mut ObjectMeta, owner: &OwnerReference) {
     }
 }
 
-/// The Deployment `name` of `namespace` as an owner (no controller, no blocking): what deleting
-/// it (`helm uninstall`, a GitOps prune) should delete with it. `None`, with a warning, when it
-/// cannot be read.
-pub async fn deployment_owner(client: &kube::Client, namespace: &str, name: &str) -> Option<OwnerReference> {
-    use k8s_openapi::api::apps::v1::Deployment;
-    match Api::<Deployment>::namespaced(client.clone(), namespace).get(name).await {
-        Ok(deployment) => Some(OwnerReference {
-            api_version: "apps/v1".into(),
-            kind: "Deployment".into(),
-            name: name.into(),
-            uid: deployment.metadata.uid?,
-            ..Default::default()
-        }),
-        Err(error) => {
-            tracing::warn!(%error, deployment = %name, "cannot read the owner Deployment: the TLS Secret and the Lease will outlive an uninstall");
-            None
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
