@@ -7,12 +7,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::finding::{Cause, Detail, Finding, Kind, ObjectRef};
-use super::index::{Key, OtherRoutes};
+use super::index::Key;
 use super::model::{AgentHarness, ModelConfig};
 use super::policy::{Policy, Rule};
 use super::validate::{check_harness, parse_model_config_ref};
 use super::verdict::Verdict;
-use super::view::{ClusterView, ConfigMapValues, Digester, Lookup, SecretValues, Target, ValueDigest};
+use super::view::{ClusterView, ConfigMapValues, Lookup, SecretValues, Target};
 
 /// The object a request changes, as it would be afterwards (`None`: deleted).
 pub enum After {
@@ -163,33 +163,7 @@ impl<V: ClusterView> ClusterView for Overlay<'_, V> {
         }
         .unwrap_or_else(|| self.base.config_map(ns, name))
     }
-    fn all_harnesses(&self) -> Vec<Arc<AgentHarness>> {
-        self.base.all_harnesses()
-    }
-    fn all_model_configs(&self) -> Vec<Arc<ModelConfig>> {
-        self.base.all_model_configs()
-    }
-    fn digester(&self) -> &Digester {
-        self.base.digester()
-    }
     // The overlay only re-checks harnesses, which read the lookups above and the digester; the
     // indexes are the base view's, before the change.
-    fn harnesses_for_sandbox(&self, sandbox: &str) -> Vec<Arc<AgentHarness>> {
-        self.base.harnesses_for_sandbox(sandbox)
-    }
-    fn dependents(&self, target: &Target) -> Vec<Arc<AgentHarness>> {
-        self.base.dependents(target)
-    }
-    fn is_model_key(&self, digest: &ValueDigest) -> bool {
-        self.base.is_model_key(digest)
-    }
-    fn sizes(&self) -> Vec<(&'static str, usize)> {
-        self.base.sizes()
-    }
-    fn gateway_routes(&self, mine: u64, me: &Key, served: &dyn Fn(&str) -> bool, names: usize) -> OtherRoutes {
-        self.base.gateway_routes(mine, me, served, names)
-    }
-    fn worker_pool(&self, namespace: &str, name: &str) -> Lookup<()> {
-        self.base.worker_pool(namespace, name)
-    }
+    crate::core::view::from_base!();
 }

@@ -186,6 +186,50 @@ pub enum Target {
     ConfigMap(super::index::Key),
 }
 
+/// Inside `impl ClusterView for` a view that overlays `self.base`: the methods it does not
+/// change, answered by the base (the indexes and listings: an overlay changes lookups only).
+macro_rules! from_base {
+    () => {
+        fn all_harnesses(&self) -> Vec<std::sync::Arc<$crate::core::model::AgentHarness>> {
+            self.base.all_harnesses()
+        }
+        fn all_model_configs(&self) -> Vec<std::sync::Arc<$crate::core::model::ModelConfig>> {
+            self.base.all_model_configs()
+        }
+        fn digester(&self) -> &$crate::core::view::Digester {
+            self.base.digester()
+        }
+        fn harnesses_for_sandbox(&self, sandbox: &str) -> Vec<std::sync::Arc<$crate::core::model::AgentHarness>> {
+            self.base.harnesses_for_sandbox(sandbox)
+        }
+        fn dependents(
+            &self,
+            target: &$crate::core::view::Target,
+        ) -> Vec<std::sync::Arc<$crate::core::model::AgentHarness>> {
+            self.base.dependents(target)
+        }
+        fn is_model_key(&self, digest: &$crate::core::view::ValueDigest) -> bool {
+            self.base.is_model_key(digest)
+        }
+        fn sizes(&self) -> Vec<(&'static str, usize)> {
+            self.base.sizes()
+        }
+        fn worker_pool(&self, namespace: &str, name: &str) -> $crate::core::view::Lookup<()> {
+            self.base.worker_pool(namespace, name)
+        }
+        fn gateway_routes(
+            &self,
+            mine: u64,
+            me: &$crate::core::index::Key,
+            served: &dyn Fn(&str) -> bool,
+            names: usize,
+        ) -> $crate::core::index::OtherRoutes {
+            self.base.gateway_routes(mine, me, served, names)
+        }
+    };
+}
+pub(crate) use from_base;
+
 /// The read-only view of the cluster that every decision consults.
 pub trait ClusterView {
     /// The ModelConfig `namespace/name`.

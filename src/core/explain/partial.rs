@@ -9,11 +9,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::core::finding::{Kind, ObjectRef};
-use crate::core::index::{Key, OtherRoutes};
 use crate::core::model::{AgentHarness, ModelConfig};
 use crate::core::policy::Policy;
 use crate::core::validate::{check_harness, key_secret_namespace, parse_model_config_ref};
-use crate::core::view::{ClusterView, ConfigMapValues, Digester, Lookup, SecretValues, Target, ValueDigest};
+use crate::core::view::{ClusterView, ConfigMapValues, Lookup, SecretValues};
 
 /// A view that answers `NotWatched` for what was not read (when `read` is given) and for what
 /// could not be read, and records what was asked for and not read.
@@ -93,31 +92,5 @@ impl<V: ClusterView> ClusterView for Partial<'_, V> {
     fn config_map(&self, ns: &str, name: &str) -> Lookup<Arc<ConfigMapValues>> {
         self.lookup(Kind::ConfigMap, ns, name, || self.base.config_map(ns, name))
     }
-    fn all_harnesses(&self) -> Vec<Arc<AgentHarness>> {
-        self.base.all_harnesses()
-    }
-    fn all_model_configs(&self) -> Vec<Arc<ModelConfig>> {
-        self.base.all_model_configs()
-    }
-    fn digester(&self) -> &Digester {
-        self.base.digester()
-    }
-    fn harnesses_for_sandbox(&self, sandbox: &str) -> Vec<Arc<AgentHarness>> {
-        self.base.harnesses_for_sandbox(sandbox)
-    }
-    fn dependents(&self, target: &Target) -> Vec<Arc<AgentHarness>> {
-        self.base.dependents(target)
-    }
-    fn is_model_key(&self, digest: &ValueDigest) -> bool {
-        self.base.is_model_key(digest)
-    }
-    fn sizes(&self) -> Vec<(&'static str, usize)> {
-        self.base.sizes()
-    }
-    fn worker_pool(&self, namespace: &str, name: &str) -> Lookup<()> {
-        self.base.worker_pool(namespace, name)
-    }
-    fn gateway_routes(&self, mine: u64, me: &Key, served: &dyn Fn(&str) -> bool, names: usize) -> OtherRoutes {
-        self.base.gateway_routes(mine, me, served, names)
-    }
+    crate::core::view::from_base!();
 }
