@@ -17,7 +17,6 @@ use serde::{Deserialize, Deserializer};
 pub(super) struct Review<O> {
     api_version: String,
     kind: String,
-    #[serde(default = "none")]
     request: Option<Object<Request<O>>>,
 }
 
@@ -42,10 +41,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
     }
 }
 
-fn none<T>() -> Option<T> {
-    None
-}
-
 /// What is read of `request`. Missing required fields and repeated fields fail as they do with
 /// kube-core's derive (a repeated `userInfo.username` too, which k8s-openapi let the last win).
 #[derive(Deserialize)]
@@ -62,9 +57,7 @@ struct Request<O> {
     namespace: Option<String>,
     operation: Operation,
     user_info: Object<User>,
-    #[serde(default = "none")]
     object: Option<O>,
-    #[serde(default = "none")]
     old_object: Option<O>,
     #[serde(default)]
     dry_run: bool,
