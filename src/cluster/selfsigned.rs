@@ -323,27 +323,28 @@ impl SelfSigned {
     }
 }
 
-/// A webhook configuration's webhooks as (name, caBundle), in order.
+/// A configuration's webhooks as (name, caBundle), in order.
+type Bundles = Vec<(String, Option<ByteString>)>;
+
+/// A webhook configuration, read as its [`Bundles`].
 trait WebhookBundles {
-    fn bundles(self) -> Vec<(String, Option<ByteString>)>;
+    fn bundles(self) -> Bundles;
 }
 
 impl WebhookBundles for ValidatingWebhookConfiguration {
-    fn bundles(self) -> Vec<(String, Option<ByteString>)> {
+    fn bundles(self) -> Bundles {
         self.webhooks.into_iter().flatten().map(|w| (w.name, w.client_config.ca_bundle)).collect()
     }
 }
 
 impl WebhookBundles for MutatingWebhookConfiguration {
-    fn bundles(self) -> Vec<(String, Option<ByteString>)> {
+    fn bundles(self) -> Bundles {
         self.webhooks.into_iter().flatten().map(|w| (w.name, w.client_config.ca_bundle)).collect()
     }
 }
 
 /// The webhooks of the configuration in `slot`, if one is named and exists.
-async fn read_config<K>(
-    slot: &Option<(Api<K>, String)>,
-) -> Result<Option<Vec<(String, Option<ByteString>)>>, kube::Error>
+async fn read_config<K>(slot: &Option<(Api<K>, String)>) -> Result<Option<Bundles>, kube::Error>
 where
     K: WebhookBundles + kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
@@ -353,8 +354,8 @@ where
 
 /// The webhooks (name, caBundle) of each configuration, as read this pass.
 struct Webhooks {
-    validating: Option<Vec<(String, Option<ByteString>)>>,
-    mutating: Option<Vec<(String, Option<ByteString>)>>,
+    validating: Option<Bundles>,
+    mutating: Option<Bundles>,
 }
 
 impl Webhooks {
