@@ -403,7 +403,8 @@ async fn side_by_side(args: &Args, dir: &Path, good: &Bytes) {
     for (name, path, body) in &workloads {
         for proto in [Proto::H1, Proto::H2] {
             for conns in [1, 32] {
-                let cell = format!("{name}/{}/{conns}", if proto == Proto::H2 { "h2" } else { "http/1.1" });
+                let proto_name = if proto == Proto::H2 { "h2" } else { "http/1.1" };
+                let cell = format!("{name}/{proto_name}/{conns}");
                 if args.only.as_ref().is_some_and(|only| !cell.contains(only.as_str())) {
                     continue;
                 }
@@ -420,8 +421,7 @@ async fn side_by_side(args: &Args, dir: &Path, good: &Bytes) {
                 }
                 let ((h, h_cpu), (b, b_cpu)) = (median(&hs), median(&bs));
                 println!(
-                    "| {name} | {} | {conns} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} | {:.2} | {:.2}/{:.2}/{:.2} | {:.2}/{:.2}/{:.2} | {:.2} | {} |",
-                    if proto == Proto::H2 { "h2" } else { "http/1.1" },
+                    "| {name} | {proto_name} | {conns} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} | {:.2} | {:.2}/{:.2}/{:.2} | {:.2}/{:.2}/{:.2} | {:.2} | {} |",
                     h.rps,
                     b.rps,
                     h.rps / b.rps,
