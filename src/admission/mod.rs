@@ -238,8 +238,11 @@ impl WithWarnings for AdmissionResponse {
 
 fn read_harness(obj: &RawObject) -> Result<AgentHarness, FieldError> {
     let spec = obj.field::<AgentHarnessSpec>("spec")?.unwrap_or_default();
-    let metadata = Meta { uid: obj.metadata.uid.clone(), ..Meta::of(&obj.metadata) };
-    Ok(AgentHarness { metadata, spec, status: obj.field::<AgentHarnessStatus>("status")? })
+    Ok(AgentHarness {
+        metadata: Meta::with_uid(&obj.metadata),
+        spec,
+        status: obj.field::<AgentHarnessStatus>("status")?,
+    })
 }
 
 fn review_harness(req: &Request, view: &impl ClusterView, policy: &Policy) -> Result<Verdict, Unreadable> {

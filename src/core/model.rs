@@ -37,6 +37,11 @@ impl Meta {
     pub fn of(meta: &ObjectMeta) -> Self {
         Self { name: meta.name.clone(), namespace: meta.namespace.clone(), uid: None }
     }
+
+    /// The name, namespace and uid of `meta` (what `From<ObjectMeta>` keeps, from a borrow).
+    pub fn with_uid(meta: &ObjectMeta) -> Self {
+        Self { uid: meta.uid.clone(), ..Self::of(meta) }
+    }
 }
 
 impl From<ObjectMeta> for Meta {
