@@ -32,11 +32,15 @@ fn readers(c: &mut Criterion) {
         g.bench_function("uid: serde_json", |b| {
             b.iter(|| serde_json::from_slice::<Uid>(black_box(&body)).unwrap().request.uid)
         });
-        g.bench_function("uid: sonic-rs", |b| b.iter(|| sonic_rs::from_slice::<Uid>(black_box(&body)).unwrap().request.uid));
+        g.bench_function("uid: sonic-rs", |b| {
+            b.iter(|| sonic_rs::from_slice::<Uid>(black_box(&body)).unwrap().request.uid)
+        });
         g.bench_function("uid: simd-json", |b| {
             b.iter(|| simd_json::serde::from_slice::<Uid>(&mut black_box(&body).to_vec()).unwrap().request.uid)
         });
-        g.bench_function("typed: serde_json", |b| b.iter(|| serde_json::from_slice::<Review>(black_box(&body)).unwrap()));
+        g.bench_function("typed: serde_json", |b| {
+            b.iter(|| serde_json::from_slice::<Review>(black_box(&body)).unwrap())
+        });
         g.bench_function("typed: sonic-rs", |b| b.iter(|| sonic_rs::from_slice::<Review>(black_box(&body)).unwrap()));
         g.bench_function("typed: simd-json", |b| {
             b.iter(|| simd_json::serde::from_slice::<Review>(&mut black_box(&body).to_vec()).unwrap())

@@ -15,7 +15,9 @@ fn main() {
     let body = body.replacen('{', &deep, 1);
     let read = match reader.as_str() {
         "serde_json" => serde_json::from_str::<Review>(&body).map(|_| ()).map_err(|e| e.to_string()),
-        "simd-json" => simd_json::serde::from_slice::<Review>(&mut body.into_bytes()).map(|_| ()).map_err(|e| e.to_string()),
+        "simd-json" => {
+            simd_json::serde::from_slice::<Review>(&mut body.into_bytes()).map(|_| ()).map_err(|e| e.to_string())
+        }
         "sonic-rs" => sonic_rs::from_str::<Review>(&body).map(|_| ()).map_err(|e| e.to_string()),
         other => panic!("unknown reader {other}"),
     };
