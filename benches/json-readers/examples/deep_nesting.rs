@@ -1,7 +1,7 @@
 //! A review with a value nested 100,000 deep in a field nobody reads (as in harness-guard's
-//! `tests/hostile.rs`), read by each reader. serde_json skips it without recursion and reads the
-//! rest; the others are run last, one per process, because a reader that recurses while skipping
-//! aborts the whole process (stack overflow), which a server must never do on a request body.
+//! `tests/hostile.rs`), read by the reader named on the command line, one reader per process: a
+//! reader that recurses while skipping aborts the whole process (stack overflow), which a server
+//! must never do on a request body. serde_json skips it without recursion and reads the rest.
 //!
 //!   cargo run --release --example deep_nesting -- serde_json|simd-json|sonic-rs
 
