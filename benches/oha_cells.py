@@ -48,10 +48,12 @@ def cpu_us(pid):
     return (int(fields[11]) + int(fields[12])) * TICK_US
 
 
-def start(args, stdout, stderr_path):
-    """Starts a loadgen child; returns it and the address it printed (`READY addr` on stderr)."""
+def start(args, stdout, stderr_path, cpus=None):
+    """Starts a loadgen child (on `cpus` only, when given); returns it and the address it printed
+    (`READY addr` on stderr)."""
     err = open(stderr_path, "w")
-    child = subprocess.Popen([LOADGEN] + args, stdout=stdout, stderr=err)
+    pin = ["taskset", "-c", cpus] if cpus else []
+    child = subprocess.Popen(pin + [LOADGEN] + args, stdout=stdout, stderr=err)
     deadline = time.time() + 20
     while time.time() < deadline:
         with open(stderr_path) as f:
@@ -64,9 +66,9 @@ def start(args, stdout, stderr_path):
     sys.exit(f"{args[0]} did not print READY within 20 s")
 
 
-def oha(binary, addr, path, body, h2, seconds, conns):
+def oha(binary, addr, path, body, h2, seconds, conns, cpus=None):
     """One round: oha's JSON summary."""
-    cmd = [binary, "--no-tui", "--output-format", "json", "--insecure", "-z", f"{seconds}s", "-c", str(conns)]
+    cmd = (["taskset", "-c", cpus] if cpus else []) + [binary, "--no-tui", "--output-format", "json", "--insecure", "-z", f"{seconds}s", "-c", str(conns)]
     cmd += ["-m", "POST", "-H", "content-type: application/json", "-D", body]
     if h2:
         cmd.append("--http2")
@@ -75,9 +77,9 @@ def oha(binary, addr, path, body, h2, seconds, conns):
     return json.loads(out)
 
 
-def measured(binary, child, addr, path, body, h2, seconds, conns):
+def measured(binary, child, addr, path, body, h2, seconds, conns, cpus=None):
     before = cpu_us(child.pid)
-    report = oha(binary, addr, path, body, h2, seconds, conns)
+    report = oha(binary, addr, path, body, h2, seconds, conns, cpus)
     cpu = cpu_us(child.pid) - before
     codes = report.get("statusCodeDistribution", {})
     ok = int(codes.get("200", 0))
@@ -98,7 +100,10 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seconds", type=int, default=4)
     p.add_argument("--conns", type=int, default=32)
+    p.add_argument("--pin", nargs=2, metavar=("CLIENT_CPUS", "SERVER_CPUS"),
+                   help="run oha and the servers on separate CPUs (taskset lists, e.g. 0 1)")
     a = p.parse_args()
+    client_cpus, server_cpus = a.pin or (None, None)
     if not os.access(LOADGEN, os.X_OK):
         sys.exit("build it first: cargo build --release --example loadgen")
     with tempfile.TemporaryDirectory(prefix="harness-guard-oha-") as d:
@@ -112,18 +117,20 @@ def main():
         log = open(os.path.join(d, "harness-guard.log"), "w")
         hg_args = ["serve-harness-guard", "--listen", "127.0.0.1:0", "--health-listen", f"127.0.0.1:{free_port()}",
                    "--tls-cert-file", cert, "--tls-key-file", key, "--manifests", os.path.join(REPO, "examples/cluster")]
-        hg, hg_addr = start(hg_args, log, os.path.join(d, "hg.err"))
-        base, base_addr = start(["serve-baseline", cert, key], subprocess.DEVNULL, os.path.join(d, "base.err"))
+        hg, hg_addr = start(hg_args, log, os.path.join(d, "hg.err"), server_cpus)
+        base, base_addr = start(["serve-baseline", cert, key], subprocess.DEVNULL, os.path.join(d, "base.err"),
+                                server_cpus)
         try:
+            pinned = f"; oha on CPUs {client_cpus}, the servers on {server_cpus}" if a.pin else ""
             print(f"# oha {a.conns} connections, {a.seconds} s rounds, median of {a.rounds}; "
-                  "harness-guard logs at its default level, JSON, to a file")
+                  f"harness-guard logs at its default level, JSON, to a file{pinned}")
             print("| workload | proto | hg req/s | base req/s | thru ratio | hg CPU µs/req | base CPU µs/req "
                   "| CPU ratio | hg p99 ms | base p99 ms | p99 ratio | failed |")
             print("|---|---|---|---|---|---|---|---|---|---|---|---|")
             for name, path, body in WORKLOADS:
                 body = os.path.join(REPO, body)
                 for h2 in (False, True):
-                    run = lambda child, addr, s: measured(a.oha, child, addr, path, body, h2, s, a.conns)
+                    run = lambda child, addr, s: measured(a.oha, child, addr, path, body, h2, s, a.conns, client_cpus)
                     run(hg, hg_addr, 1)
                     run(base, base_addr, 1)
                     hs, bs = [], []
