@@ -30,6 +30,8 @@ LOADGEN = os.path.join(REPO, "target/release/examples/loadgen")
 WORKLOADS = [
     ("pod mutation", "/mutate", "tests/fixtures/admission-reviews/kagent/pod-sandbox-create.mutating.json"),
     ("validation, allowed", "/validate", "examples/reviews/harness-good.json"),
+    # The body the issue measured validation with (a real apiserver's; allowed on the built-in default).
+    ("validation, issue's body", "/validate", "tests/fixtures/admission-reviews/kagent/agentharness-create.validating.json"),
     ("validation, denied", "/validate", "examples/reviews/harness-wrong-key.json"),
 ]
 # USER_HZ: /proc/<pid>/stat counts CPU time in these ticks.
