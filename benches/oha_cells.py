@@ -6,13 +6,15 @@ over each round.
     cargo build --release --example loadgen
     cargo install oha --locked --root target/oha
     python3 benches/oha_cells.py [--oha target/oha/bin/oha] [--rounds 3] [--seconds 4] [--conns 32]
+                                 [--pin CLIENT_CPUS SERVER_CPUS]
 
 Both servers are `loadgen`'s children, so they are what `loadgen` measures: harness-guard as
 `harness-guard serve` runs it (built-in default cluster from examples/cluster, its log at the
 default level, JSON, written to a file), and the baseline (hyper + rustls: read the body, take the
 uid, answer allowed). Per cell: one 1 s warm-up of each, then ROUNDS rounds, harness-guard and the
 baseline alternating. oha sends one request at a time per connection on both protocols (its
-default), so HTTP/2 here is 32 connections of one stream each, as the issue measured it.
+default, which the issue did not change), so HTTP/2 here is 32 connections of one stream each.
+With --pin, oha runs on the first CPU list and both servers on the second (taskset).
 """
 
 import argparse
@@ -65,12 +67,14 @@ def start(args, stdout, stderr_path, cpus=None):
         if child.poll() is not None:
             sys.exit(f"{args[0]} exited: {open(stderr_path).read()}")
         time.sleep(0.05)
+    child.kill()
     sys.exit(f"{args[0]} did not print READY within 20 s")
 
 
 def oha(binary, addr, path, body, h2, seconds, conns, cpus=None):
     """One round: oha's JSON summary."""
-    cmd = (["taskset", "-c", cpus] if cpus else []) + [binary, "--no-tui", "--output-format", "json", "--insecure", "-z", f"{seconds}s", "-c", str(conns)]
+    cmd = ["taskset", "-c", cpus] if cpus else []
+    cmd += [binary, "--no-tui", "--output-format", "json", "--insecure", "-z", f"{seconds}s", "-c", str(conns)]
     cmd += ["-m", "POST", "-H", "content-type: application/json", "-D", body]
     if h2:
         cmd.append("--http2")
@@ -119,10 +123,13 @@ def main():
         log = open(os.path.join(d, "harness-guard.log"), "w")
         hg_args = ["serve-harness-guard", "--listen", "127.0.0.1:0", "--health-listen", f"127.0.0.1:{free_port()}",
                    "--tls-cert-file", cert, "--tls-key-file", key, "--manifests", os.path.join(REPO, "examples/cluster")]
-        hg, hg_addr = start(hg_args, log, os.path.join(d, "hg.err"), server_cpus)
-        base, base_addr = start(["serve-baseline", cert, key], subprocess.DEVNULL, os.path.join(d, "base.err"),
-                                server_cpus)
+        children = []
         try:
+            hg, hg_addr = start(hg_args, log, os.path.join(d, "hg.err"), server_cpus)
+            children.append(hg)
+            base, base_addr = start(["serve-baseline", cert, key], subprocess.DEVNULL, os.path.join(d, "base.err"),
+                                    server_cpus)
+            children.append(base)
             pinned = f"; oha on CPUs {client_cpus}, the servers on {server_cpus}" if a.pin else ""
             print(f"# oha {a.conns} connections, {a.seconds} s rounds, median of {a.rounds}; "
                   f"harness-guard logs at its default level, JSON, to a file{pinned}")
@@ -148,7 +155,7 @@ def main():
                           f"| {h['cpu_us'] / b['cpu_us']:.2f} | {h['p99_ms']:.2f} | {b['p99_ms']:.2f} "
                           f"| {h['p99_ms'] / b['p99_ms']:.2f} | {failed} |", flush=True)
         finally:
-            for child in (hg, base):
+            for child in children:
                 child.kill()
                 child.wait()
 
