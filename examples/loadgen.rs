@@ -89,21 +89,25 @@ fn args() -> (Option<String>, Vec<String>, Args) {
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (mode, rest, args) = args();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     match mode.as_deref() {
-        Some("serve-harness-guard") => runtime.block_on(serve_harness_guard(rest)),
-        Some("serve-baseline") => runtime.block_on(serve_baseline(rest)),
-        _ => runtime.block_on(run(args)),
+        Some("serve-harness-guard") => {
+            use clap::Parser;
+            let argv = ["harness-guard", "serve"].into_iter().map(String::from).chain(rest);
+            let cli = harness_guard::config::Cli::parse_from(argv);
+            // Its runtime as `harness-guard` builds it.
+            let workers = harness_guard::config::worker_threads(cli.worker_threads);
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build();
+            runtime.unwrap().block_on(serve_harness_guard(cli))
+        }
+        Some("serve-baseline") => runtime().block_on(serve_baseline(rest)),
+        _ => runtime().block_on(run(args)),
     }
 }
 
 /// Child mode: harness-guard itself, exactly as `harness-guard serve ARGS` runs it.
-async fn serve_harness_guard(rest: Vec<String>) {
-    use clap::Parser;
-    let argv = ["harness-guard", "serve"].into_iter().map(String::from).chain(rest);
-    let harness_guard::config::Command::Serve(args) = harness_guard::config::Cli::parse_from(argv).command else {
-        unreachable!()
-    };
+async fn serve_harness_guard(cli: harness_guard::config::Cli) {
+    let harness_guard::config::Command::Serve(args) = cli.command else { unreachable!() };
     // Logging as `main` sets it up: JSON (what a container's stdout gets), default level.
     let log = harness_guard::telemetry::init_tracing(Some(true));
     let running = harness_guard::app::start(*args, std::future::pending()).await.expect("harness-guard starts");

@@ -3,12 +3,20 @@
 
 use anyhow::Context;
 use clap::Parser;
-use harness_guard::config::{Cli, Command, LogFormat};
+use harness_guard::config::{self, Cli, Command, LogFormat};
 use harness_guard::{app, certs, commands, telemetry};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config::worker_threads(cli.worker_threads))
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let log = telemetry::init_tracing(cli.log_format.map(|f| matches!(f, LogFormat::Json)));
     // One crypto provider for the whole process (rustls server, kube client).
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -16,6 +24,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let running = app::start(*args, app::shutdown_signal()).await?;
             eprintln!("{}", app::banner(&running));
+            let workers = tokio::runtime::Handle::current().metrics().num_workers();
+            tracing::info!(webhooks = %running.webhook_addr, health = %running.health_addr, worker_threads = workers, "serving");
             running.done.await.context("server task failed")?;
             telemetry::finish_logs(log);
         }

@@ -161,6 +161,40 @@ async fn an_idle_server_stays_idle() {
     assert!(used < 20, "an idle server used {used} ticks of CPU in 2 s");
 }
 
+#[tokio::test]
+async fn the_runtime_runs_the_worker_threads_it_is_given() {
+    // As many as it is told (flag or environment); by default the CPUs it may use, at most four, so
+    // that a large node's core count does not set the allocator caches it keeps. The `serving` log
+    // line says how many the runtime has.
+    for (workers, expected) in [(Some("3"), 3), (None, harness_guard::config::worker_threads(None))] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let stdout = std::fs::File::create(&log).unwrap();
+        let mut server = Binary::start_with(|command| {
+            command.env_remove("HARNESS_GUARD_WORKER_THREADS").stdout(stdout);
+            if let Some(n) = workers {
+                command.env("HARNESS_GUARD_WORKER_THREADS", n);
+            }
+        });
+        let mut serving = None;
+        for _ in 0..100 {
+            let text = std::fs::read_to_string(&log).unwrap();
+            serving = text
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .find(|l| l["message"] == "serving");
+            if serving.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let serving = serving.expect("a `serving` log line");
+        assert_eq!(serving["worker_threads"], expected, "HARNESS_GUARD_WORKER_THREADS={workers:?}: {serving}");
+        server.sigterm();
+        server.exit(Duration::from_secs(15)).await;
+    }
+}
+
 /// Other files beside the pair (a log file, written every few milliseconds) never wake the
 /// certificate reload; a write to the pair does. Regression: `loadgen` writes its server's log next
 /// to the pair, and every batch of log lines made the server read and compare the pair again.
