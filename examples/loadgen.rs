@@ -96,9 +96,7 @@ fn main() {
             let argv = ["harness-guard", "serve"].into_iter().map(String::from).chain(rest);
             let cli = harness_guard::config::Cli::parse_from(argv);
             // Its runtime as `harness-guard` builds it.
-            let workers = harness_guard::config::worker_threads(cli.worker_threads);
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build();
-            runtime.unwrap().block_on(serve_harness_guard(cli))
+            harness_guard::config::runtime(cli.worker_threads).unwrap().block_on(serve_harness_guard(cli))
         }
         Some("serve-baseline") => runtime().block_on(serve_baseline(rest)),
         _ => runtime().block_on(run(args)),

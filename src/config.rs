@@ -40,6 +40,11 @@ pub fn worker_threads(requested: Option<u16>) -> usize {
     }
 }
 
+/// The multi-threaded runtime every command runs on, with [`worker_threads`]`(requested)` workers.
+pub fn runtime(requested: Option<u16>) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(worker_threads(requested)).enable_all().build()
+}
+
 /// Log formats.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum LogFormat {

@@ -8,12 +8,7 @@ use harness_guard::{app, certs, commands, telemetry};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config::worker_threads(cli.worker_threads))
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?
-        .block_on(run(cli))
+    config::runtime(cli.worker_threads).context("cannot start the async runtime")?.block_on(run(cli))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
