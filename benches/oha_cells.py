@@ -6,7 +6,7 @@ over each round.
     cargo build --release --example loadgen
     cargo install oha --locked --root target/oha
     python3 benches/oha_cells.py [--oha target/oha/bin/oha] [--rounds 3] [--seconds 4] [--conns 32]
-                                 [--pin CLIENT_CPUS SERVER_CPUS]
+                                 [--pin CLIENT_CPUS SERVER_CPUS] [--only WORKLOAD] [--loadgen PATH]
 
 Both servers are `loadgen`'s children, so they are what `loadgen` measures: harness-guard as
 `harness-guard serve` runs it (built-in default cluster from examples/cluster, its log at the
@@ -14,7 +14,11 @@ default level, JSON, written to a file), and the baseline (hyper + rustls: read 
 uid, answer allowed). Per cell: one 1 s warm-up of each, then ROUNDS rounds, harness-guard and the
 baseline alternating. oha sends one request at a time per connection on both protocols (its
 default, which the issue did not change), so HTTP/2 here is 32 connections of one stream each.
-With --pin, oha runs on the first CPU list and both servers on the second (taskset).
+With --pin, oha runs on the first CPU list and both servers on the second (taskset). --only runs
+the workloads whose name contains the text; --loadgen measures another build's `loadgen` (a copy
+kept aside) in place of this tree's. harness-guard's log goes to a directory of its own, apart
+from its certificate's: its certificate watcher watches that directory, as it watches a mounted
+Secret in a pod, where nothing else is written.
 """
 
 import argparse
@@ -52,12 +56,12 @@ def cpu_us(pid):
     return (int(fields[11]) + int(fields[12])) * TICK_US
 
 
-def start(args, stdout, stderr_path, cpus=None):
-    """Starts a loadgen child (on `cpus` only, when given); returns it and the address it printed
+def start(loadgen, args, stdout, stderr_path, cpus=None):
+    """Starts a `loadgen` child (on `cpus` only, when given); returns it and the address it printed
     (`READY addr` on stderr)."""
     err = open(stderr_path, "w")
     pin = ["taskset", "-c", cpus] if cpus else []
-    child = subprocess.Popen(pin + [LOADGEN] + args, stdout=stdout, stderr=err)
+    child = subprocess.Popen(pin + [loadgen] + args, stdout=stdout, stderr=err)
     deadline = time.time() + 20
     while time.time() < deadline:
         with open(stderr_path) as f:
@@ -106,12 +110,17 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seconds", type=int, default=4)
     p.add_argument("--conns", type=int, default=32)
+    p.add_argument("--only", help="run only the workloads whose name contains this text")
+    p.add_argument("--loadgen", default=LOADGEN, help="the loadgen binary to run (default: this tree's release build)")
     p.add_argument("--pin", nargs=2, metavar=("CLIENT_CPUS", "SERVER_CPUS"),
                    help="run oha and the servers on separate CPUs (taskset lists, e.g. 0 1)")
     a = p.parse_args()
     client_cpus, server_cpus = a.pin or (None, None)
-    if not os.access(LOADGEN, os.X_OK):
+    if not os.access(a.loadgen, os.X_OK):
         sys.exit("build it first: cargo build --release --example loadgen")
+    workloads = [w for w in WORKLOADS if not a.only or a.only in w[0]]
+    if not workloads:
+        sys.exit(f"no workload's name contains {a.only!r}")
     with tempfile.TemporaryDirectory(prefix="harness-guard-oha-") as d:
         # A throwaway serving certificate for loopback (oha runs with --insecure).
         cert, key = os.path.join(d, "tls.crt"), os.path.join(d, "tls.key")
@@ -120,14 +129,15 @@ def main():
              "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost",
              "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
             check=True, capture_output=True)
-        log = open(os.path.join(d, "harness-guard.log"), "w")
+        os.mkdir(os.path.join(d, "log"))
+        log = open(os.path.join(d, "log", "harness-guard.log"), "w")
         hg_args = ["serve-harness-guard", "--listen", "127.0.0.1:0", "--health-listen", f"127.0.0.1:{free_port()}",
                    "--tls-cert-file", cert, "--tls-key-file", key, "--manifests", os.path.join(REPO, "examples/cluster")]
         children = []
         try:
-            hg, hg_addr = start(hg_args, log, os.path.join(d, "hg.err"), server_cpus)
+            hg, hg_addr = start(a.loadgen, hg_args, log, os.path.join(d, "hg.err"), server_cpus)
             children.append(hg)
-            base, base_addr = start(["serve-baseline", cert, key], subprocess.DEVNULL, os.path.join(d, "base.err"),
+            base, base_addr = start(a.loadgen, ["serve-baseline", cert, key], subprocess.DEVNULL, os.path.join(d, "base.err"),
                                     server_cpus)
             children.append(base)
             pinned = f"; oha on CPUs {client_cpus}, the servers on {server_cpus}" if a.pin else ""
@@ -136,7 +146,7 @@ def main():
             print("| workload | proto | hg req/s | base req/s | thru ratio | hg CPU µs/req | base CPU µs/req "
                   "| CPU ratio | hg p99 ms | base p99 ms | p99 ratio | failed |")
             print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-            for name, path, body in WORKLOADS:
+            for name, path, body in workloads:
                 body = os.path.join(REPO, body)
                 for h2 in (False, True):
                     run = lambda child, addr, s: measured(a.oha, child, addr, path, body, h2, s, a.conns, client_cpus)

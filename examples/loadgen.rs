@@ -187,12 +187,23 @@ fn spawn(mode: &str, args: &[String], stdout: Stdio) -> Server {
 
 /// harness-guard as a child, as it ships: TLS from `tls`, health on `health`, the view from
 /// `source`, its log at the default level written to `log`, as a container runtime would keep it.
+/// The log is kept apart from the certificate's directory, which harness-guard watches, as in a pod
+/// (a mounted Secret, where nothing else is written): a log written beside the certificate would wake
+/// the watcher's thread at every write.
 fn spawn_harness_guard(health: SocketAddr, tls: (&Path, &Path), source: [String; 2], log: &Path) -> Server {
+    assert_ne!(log.parent(), tls.0.parent(), "keep the log out of the certificate's directory");
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let mut args = vec!["--listen".into(), "127.0.0.1:0".into(), "--health-listen".into(), health.to_string()];
     args.extend(["--tls-cert-file".into(), s(tls.0), "--tls-key-file".into(), s(tls.1)]);
     args.extend(source);
     spawn("serve-harness-guard", &args, Stdio::from(std::fs::File::create(log).unwrap()))
+}
+
+/// Where harness-guard's logs go: a directory of their own under `dir`.
+fn log_dir(dir: &Path) -> PathBuf {
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    logs
 }
 
 /// CPU time (user + system) the process `pid` has used, in microseconds.
@@ -376,7 +387,7 @@ async fn side_by_side(args: &Args, dir: &Path, good: &Bytes) {
     let (cert, key, ca) = (dir.join("tls.crt"), dir.join("tls.key"), dir.join("ca.crt"));
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let health = free_port();
-    let log = dir.join("harness-guard.log");
+    let log = log_dir(dir).join("harness-guard.log");
     let hg = spawn_harness_guard(health, (&cert, &key), ["--manifests".into(), s(&repo("examples/cluster"))], &log);
     wait_ready(health, Duration::from_secs(10)).await;
     let base = spawn("serve-baseline", &[s(&cert), s(&key)], Stdio::null());
@@ -458,8 +469,8 @@ async fn cluster_mode(args: &Args, dir: &Path, good: &Bytes) {
     let kubeconfig = api.kubeconfig(dir);
     let health = free_port();
     let started = Instant::now();
-    let hg =
-        spawn_harness_guard(health, (&cert, &key), ["--kubeconfig".into(), s(&kubeconfig)], &dir.join("cluster.log"));
+    let log = log_dir(dir).join("cluster.log");
+    let hg = spawn_harness_guard(health, (&cert, &key), ["--kubeconfig".into(), s(&kubeconfig)], &log);
     wait_ready(health, Duration::from_secs(120)).await;
     let ready = started.elapsed();
     let pid = hg.child.id();

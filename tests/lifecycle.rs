@@ -197,8 +197,9 @@ async fn the_runtime_runs_the_worker_threads_it_is_given() {
 }
 
 /// Other files beside the pair (a log file, written every few milliseconds) never wake the
-/// certificate reload; a write to the pair does. Regression: `loadgen` writes its server's log next
-/// to the pair, and every batch of log lines made the server read and compare the pair again.
+/// certificate reload; a write to the pair does. Regression: `loadgen` wrote its server's log next
+/// to the pair (it keeps it apart now), and every batch of log lines made the server read and compare
+/// the pair again.
 #[tokio::test]
 async fn only_the_pair_wakes_the_certificate_reload() {
     let dir = tempfile::tempdir().unwrap();
