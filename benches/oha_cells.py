@@ -137,8 +137,8 @@ def main():
         try:
             hg, hg_addr = start(a.loadgen, hg_args, log, os.path.join(d, "hg.err"), server_cpus)
             children.append(hg)
-            base, base_addr = start(a.loadgen, ["serve-baseline", cert, key], subprocess.DEVNULL, os.path.join(d, "base.err"),
-                                    server_cpus)
+            base, base_addr = start(a.loadgen, ["serve-baseline", cert, key], subprocess.DEVNULL,
+                                    os.path.join(d, "base.err"), server_cpus)
             children.append(base)
             pinned = f"; oha on CPUs {client_cpus}, the servers on {server_cpus}" if a.pin else ""
             print(f"# oha {a.conns} connections, {a.seconds} s rounds, median of {a.rounds}; "
